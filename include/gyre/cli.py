@@ -1,0 +1,190 @@
+"""The `gyre` command: bring the platform up, see its state, take it down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from gyre.config import ConfigError, Settings, load_settings
+from gyre.services.credentials import load_or_create, secrets_file
+from gyre.services.process import ServiceError, pid_alive
+from gyre.services.supervisor import (
+    ALL_SERVICES,
+    StackState,
+    Supervisor,
+    running_state,
+    state_path,
+    stop_running,
+)
+
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        console.print(f"[red]error:[/] {error}", highlight=False)
+        sys.exit(2)
+
+
+def _services_table(settings: Settings, state: StackState, health: dict[str, bool] | None = None) -> Table:
+    table = Table(title=f"Gyre — data in {settings.home}")
+    table.add_column("service")
+    table.add_column("state")
+    table.add_column("url")
+    table.add_column("login")
+    logins = {
+        "postgres": "user gyre",
+        "redis": "password only",
+        "airflow": "user admin",
+        "mlflow": "none (bound to loopback)",
+    }
+    for record in state.services:
+        if health is None:
+            status = "external" if record.external else f"ready in {record.ready_s} s"
+        else:
+            status = "[green]healthy[/]" if health.get(record.name) else "[red]unhealthy[/]"
+        table.add_row(record.name, status, record.url, logins.get(record.name, ""))
+    table.caption = f"passwords: {secrets_file(settings.home)} (mode 600)"
+    return table
+
+
+def _show_first_login(settings: Settings) -> None:
+    creds, _ = load_or_create(settings.home)
+    console.print(
+        f"First start: Airflow login [bold]admin[/] / [bold]{creds.airflow_admin_password}[/] "
+        "(shown once; kept in the passwords file below)",
+        highlight=False,
+    )
+
+
+@click.group()
+@click.version_option(package_name="gyre")
+def main() -> None:
+    """Gyre: the production ML loop on Airflow 3."""
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@main.command()
+@click.option("--detach", is_flag=True, help="Start in the background and return once everything is ready.")
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(ALL_SERVICES),
+    help="Start only these services (repeatable); default: all.",
+)
+def up(detach: bool, only: tuple[str, ...]) -> None:
+    """Start Postgres+pgvector, Redis, MLflow and Airflow; wait until each is ready."""
+    settings = _settings()
+    if live := running_state(settings):
+        console.print(
+            f"Gyre is already running for {settings.home} (supervisor pid {live.supervisor_pid}). "
+            "`gyre status` shows it; `gyre down` stops it."
+        )
+        sys.exit(1)
+    _, first_start = load_or_create(settings.home)
+    if detach:
+        _up_detached(settings, only)
+    else:
+        _up_foreground(settings, only)
+    if first_start:
+        _show_first_login(settings)
+
+
+def _up_foreground(settings: Settings, only: tuple[str, ...]) -> None:
+    supervisor = Supervisor(settings, only or ALL_SERVICES, report=lambda line: console.log(line, highlight=False))
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    failure: str | None = None
+    try:
+        state = supervisor.up()
+        console.print(_services_table(settings, state))
+        console.print("Press Ctrl-C or run `gyre down` to stop.")
+        failure = supervisor.watch()
+    except KeyboardInterrupt:
+        console.log("stop requested")
+    except ServiceError as error:
+        failure = str(error)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.down()
+    if failure:
+        console.print(f"[red]error:[/] {failure}", highlight=False)
+        sys.exit(1)
+    console.log("all services stopped")
+
+
+def _up_detached(settings: Settings, only: tuple[str, ...]) -> None:
+    """Run the foreground supervisor in its own session, following its log until the stack is ready."""
+    log_path = settings.logs_dir / "supervisor.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "gyre.cli", "up", *(arg for name in only for arg in ("--only", name))]
+    with log_path.open("ab") as log:
+        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, env={**os.environ, "COLUMNS": "120"})
+    deadline = time.monotonic() + settings.startup_timeout_s * 2
+    offset = log_path.stat().st_size
+    with console.status("starting Gyre…") as status:
+        while time.monotonic() < deadline:
+            state = StackState.read(state_path(settings))
+            if state and state.ready and state.supervisor_pid == child.pid:
+                console.print(_services_table(settings, state))
+                console.print(f"Running in the background (pid {child.pid}); `gyre down` stops it. Log: {log_path}")
+                return
+            if child.poll() is not None:
+                console.print(f"[red]error:[/] Gyre failed to start; see {log_path}")
+                console.print(log_path.read_text(errors="replace")[offset:][-3000:], highlight=False, markup=False)
+                sys.exit(1)
+            lines = log_path.read_text(errors="replace").splitlines()
+            if lines:
+                status.update(lines[-1].strip()[:100])
+            time.sleep(0.5)
+    stop_running(settings)
+    console.print(f"[red]error:[/] Gyre was not ready in time; see {log_path}")
+    sys.exit(1)
+
+
+@main.command()
+def status() -> None:
+    """Show each service and whether it answers its health check; exit 1 if any does not."""
+    settings = _settings()
+    state = running_state(settings)
+    if state is None:
+        console.print("Gyre is not running. `gyre up` starts it.")
+        sys.exit(1)
+    supervisor = Supervisor(settings, [record.name for record in state.services], report=lambda _: None)
+    health: dict[str, bool] = {}
+    for service in supervisor.services:
+        record = next(r for r in state.services if r.name == service.name)
+        try:
+            health[service.name] = (record.external or all(map(pid_alive, record.pids))) and service.ready()
+        except Exception:  # noqa: BLE001 - any failure of the probe is "unhealthy"
+            health[service.name] = False
+    console.print(_services_table(settings, state, health))
+    if not state.ready:
+        console.print("still starting…")
+    sys.exit(0 if state.ready and all(health.values()) else 1)
+
+
+@main.command()
+def down() -> None:
+    """Stop every service: Airflow first, the databases last."""
+    settings = _settings()
+    with console.status("stopping Gyre…"):
+        stopped = stop_running(settings)
+    console.print("Gyre stopped." if stopped else "Gyre was not running.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""One typed Settings object, read from the environment (``GYRE_*``) and an optional ``.env``.
+
+Every stage reads its configuration from here, so an invalid value stops start-up once, with one line
+that names the variable and what it allows (``ConfigError``), instead of failing deep inside a task.
+Secrets are ``SecretStr``: they never appear in ``repr``, logs or tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+Port = Annotated[int, Field(ge=1024, le=65535)]
+
+
+class ConfigError(RuntimeError):
+    """An invalid setting; its message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    """Gyre's configuration. Field ``foo_bar`` is read from ``GYRE_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_prefix="GYRE_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- where things live -------------------------------------------------------------------------
+    home: Path = Field(PROJECT_ROOT / ".gyre", description="data, logs and generated credentials")
+    project_root: Path = PROJECT_ROOT
+
+    # --- services ----------------------------------------------------------------------------------
+    bind_host: str = Field("127.0.0.1", description="address every embedded service listens on")
+    database_url: SecretStr | None = Field(
+        None, description="external PostgreSQL (with pgvector) for Gyre's data; unset = embedded"
+    )
+    redis_url: SecretStr | None = Field(None, description="external Redis; unset = embedded")
+    postgres_port: Port = 54329
+    redis_port: Port = 63799
+    airflow_port: Port = 8080
+    mlflow_port: Port = 5000
+    airflow_parallelism: int = Field(4, ge=1, le=64, description="LocalExecutor worker processes")
+    startup_timeout_s: float = Field(240.0, gt=0)
+
+    # --- ingest and validation ---------------------------------------------------------------------
+    landing_dir: Path | None = Field(None, description="where daily export files land; default <home>/landing")
+
+    # --- documents and answers ---------------------------------------------------------------------
+    anthropic_api_key: SecretStr | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+
+    @field_validator("bind_host")
+    @classmethod
+    def _loopback_unless_asked(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be an address such as 127.0.0.1")
+        return value
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def landing(self) -> Path:
+        return self.landing_dir or self.home / "landing"
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    allowed = first["msg"]
+    value = first.get("input")
+    shown = "" if value is None or "secret" in field or "url" in field or "key" in field else f" (got {value!r})"
+    return f"invalid setting GYRE_{field.upper()}: {allowed}{shown}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation error into one ``ConfigError`` line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(_one_line(error)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""The embedded services behind `gyre up`: PostgreSQL+pgvector, Redis, Airflow 3 and MLflow."""

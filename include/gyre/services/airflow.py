@@ -1,0 +1,116 @@
+"""Airflow 3 as four supervised processes (api-server, scheduler, dag-processor, triggerer) on LocalExecutor.
+
+Configuration is passed as ``AIRFLOW__*`` environment variables built from Gyre's settings, so no
+airflow.cfg needs editing; the admin password is generated (never ``admin``/``admin``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from gyre.config import Settings
+from gyre.services.credentials import Credentials
+from gyre.services.endpoints import AIRFLOW_DATABASE, airflow_url, database_url
+from gyre.services.process import ManagedProcess, ServiceError
+
+ADMIN_USER = "admin"
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+
+def _cli() -> str:
+    return str(Path(sys.executable).parent / "airflow")
+
+
+def airflow_env(settings: Settings, creds: Credentials) -> dict[str, str]:
+    """The environment every Airflow process (and every task it runs) starts with."""
+    home = settings.home / "airflow"
+    url = airflow_url(settings)
+    return {
+        "AIRFLOW_HOME": str(home),
+        "GYRE_HOME": str(settings.home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.project_root / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.project_root / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Airflow's default parallelism of 32 pre-forks 32 workers (~5 GB); size it for the machine.
+        "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
+        "AIRFLOW__CORE__FERNET_KEY": creds.airflow_fernet_key,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url(settings, AIRFLOW_DATABASE),
+        # psycopg 3 speaks asyncio too, so Airflow's async engine needs no second driver (asyncpg).
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": database_url(settings, AIRFLOW_DATABASE),
+        "AIRFLOW__API__HOST": settings.bind_host,
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": creds.airflow_api_secret,
+        "AIRFLOW__API_AUTH__JWT_SECRET": creds.airflow_api_secret,
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
+    }
+
+
+class EmbeddedAirflow:
+    name = "airflow"
+
+    def __init__(self, settings: Settings, creds: Credentials) -> None:
+        self.settings = settings
+        self.creds = creds
+        self.url = airflow_url(settings)
+        self.env = airflow_env(settings, creds)
+
+    def prepare(self) -> None:
+        home = Path(self.env["AIRFLOW_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        passwords = home / "passwords.json"
+        fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({ADMIN_USER: self.creds.airflow_admin_password}, handle)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the metadata database to this Airflow's schema (idempotent; needs Postgres up)."""
+        log = self.settings.logs_dir / "airflow-db-migrate.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            result = subprocess.run(
+                [_cli(), "db", "migrate"],
+                check=False,
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        if result.returncode != 0:
+            raise ServiceError(f"airflow db migrate failed (code {result.returncode}); see {log}")
+
+    def processes(self) -> list[ManagedProcess]:
+        return [
+            ManagedProcess(
+                f"airflow {component}",
+                [_cli(), component],
+                self.settings.logs_dir / f"airflow-{component}.log",
+                env=self.env,
+            )
+            for component in COMPONENTS
+        ]
+
+    def health(self) -> dict[str, str]:
+        response = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=3)
+        response.raise_for_status()
+        body = response.json()
+        return {key: (body.get(key) or {}).get("status", "unknown") for key in HEALTH_KEYS}
+
+    def ready(self) -> bool:
+        return all(status == "healthy" for status in self.health().values())
+
+    def bootstrap(self) -> None:
+        """Nothing beyond the migration done in ``prepare``."""

@@ -1,0 +1,206 @@
+"""`gyre up` / `status` / `down`: start the stack in order, wait until each service is ready, stop it cleanly.
+
+The supervisor owns every service as a child process group and records them in ``<home>/run/state.json``.
+Stopping goes in reverse order (Airflow before the databases it writes to) so no data is lost, and a
+service that dies on its own brings the supervisor down with a message instead of leaving half a stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from gyre.config import Settings
+from gyre.services.airflow import EmbeddedAirflow
+from gyre.services.credentials import load_or_create
+from gyre.services.mlflow import EmbeddedMlflow
+from gyre.services.postgres import EmbeddedPostgres
+from gyre.services.process import ManagedProcess, ServiceError, pid_alive, port_is_free, stop_group, wait_ready
+from gyre.services.redis import EmbeddedRedis
+
+ALL_SERVICES = ("postgres", "redis", "mlflow", "airflow")
+
+
+class Service(Protocol):
+    name: str
+    url: str
+
+    def prepare(self) -> None: ...
+    def processes(self) -> list[ManagedProcess]: ...
+    def ready(self) -> bool: ...
+    def bootstrap(self) -> None: ...
+
+
+@dataclass
+class ServiceRecord:
+    name: str
+    url: str
+    pids: list[int] = field(default_factory=list)
+    external: bool = False
+    ready_s: float | None = None
+
+
+@dataclass
+class StackState:
+    supervisor_pid: int
+    started_at: float
+    services: list[ServiceRecord]
+    ready: bool = False
+
+    @classmethod
+    def read(cls, path: Path) -> StackState | None:
+        try:
+            raw = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return cls(
+            supervisor_pid=raw["supervisor_pid"],
+            started_at=raw["started_at"],
+            services=[ServiceRecord(**record) for record in raw["services"]],
+            ready=raw.get("ready", False),
+        )
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+
+class AlreadyRunning(ServiceError):
+    pass
+
+
+PORT_SETTINGS = {"postgres": "postgres_port", "redis": "redis_port", "mlflow": "mlflow_port", "airflow": "airflow_port"}
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.run_dir / "state.json"
+
+
+def running_state(settings: Settings) -> StackState | None:
+    """The state of a live supervisor for this home, or ``None`` when nothing runs."""
+    state = StackState.read(state_path(settings))
+    if state and pid_alive(state.supervisor_pid):
+        return state
+    return None
+
+
+class Supervisor:
+    def __init__(
+        self, settings: Settings, only: Iterable[str] = ALL_SERVICES, report: Callable[[str], None] = print
+    ) -> None:
+        self.settings = settings
+        self.creds, self.first_start = load_or_create(settings.home)
+        self.report = report
+        wanted = set(only)
+        factories: list[tuple[str, type]] = [
+            ("postgres", EmbeddedPostgres),
+            ("redis", EmbeddedRedis),
+            ("mlflow", EmbeddedMlflow),
+            ("airflow", EmbeddedAirflow),
+        ]
+        self.services: list[Service] = [cls(settings, self.creds) for name, cls in factories if name in wanted]
+        self.external = {
+            "postgres": settings.database_url is not None,
+            "redis": settings.redis_url is not None,
+        }
+        self.running: list[ManagedProcess] = []
+        self.records: list[ServiceRecord] = []
+        self.state = StackState(os.getpid(), time.time(), self.records)
+
+    # -- start ---------------------------------------------------------------------------------------
+    def _check_ports(self) -> None:
+        for service in self.services:
+            if self.external.get(service.name):
+                continue
+            setting = PORT_SETTINGS[service.name]
+            port = getattr(self.settings, setting)
+            if not port_is_free(self.settings.bind_host, port):
+                raise ServiceError(
+                    f"port {port} on {self.settings.bind_host} is in use (needed by {service.name}); "
+                    f"set GYRE_{setting.upper()} to another port"
+                )
+
+    def up(self) -> StackState:
+        """Start every service in order and return once all are ready; stops what started on failure."""
+        if live := running_state(self.settings):
+            raise AlreadyRunning(
+                f"Gyre is already running for {self.settings.home} (supervisor pid {live.supervisor_pid}); "
+                "see `gyre status`, or stop it with `gyre down`"
+            )
+        self._check_ports()
+        path = state_path(self.settings)
+        self.state.write(path)
+        try:
+            for service in self.services:
+                self._start(service)
+                self.state.write(path)
+        except BaseException:
+            self.down()
+            raise
+        self.state.ready = True
+        self.state.write(path)
+        return self.state
+
+    def _start(self, service: Service) -> None:
+        began = time.monotonic()
+        external = self.external.get(service.name, False)
+        record = ServiceRecord(service.name, service.url, external=external)
+        self.records.append(record)
+        if external:
+            self.report(f"{service.name}: using the external server from settings")
+        else:
+            self.report(f"{service.name}: preparing")
+            service.prepare()
+            started = service.processes()
+            for process in started:
+                record.pids.append(process.start())
+                self.running.append(process)
+            self.report(f"{service.name}: waiting until ready")
+            wait_ready(started, service.ready, self.settings.startup_timeout_s)
+        service.bootstrap()
+        record.ready_s = round(time.monotonic() - began, 1)
+        self.report(f"{service.name}: ready in {record.ready_s} s")
+
+    # -- run and stop --------------------------------------------------------------------------------
+    def watch(self) -> str:
+        """Block while every service runs; return why when one exits on its own (Ctrl-C interrupts)."""
+        while True:
+            for process in self.running:
+                code = process.exited()
+                if code is not None:
+                    return f"{process.name} exited with code {code}; see {process.log_path}\n{process.log_tail()}"
+            time.sleep(0.5)
+
+    def down(self) -> None:
+        for process in reversed(self.running):
+            self.report(f"stopping {process.name}")
+            process.stop()
+        self.running.clear()
+        state_path(self.settings).unlink(missing_ok=True)
+
+
+def stop_running(settings: Settings, timeout_s: float = 120.0) -> bool:
+    """Ask a running supervisor to stop and wait for it; clean up after a crashed one. ``False`` if none ran."""
+    state = StackState.read(state_path(settings))
+    if state is None:
+        return False
+    if pid_alive(state.supervisor_pid):
+        os.kill(state.supervisor_pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while pid_alive(state.supervisor_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    # Whatever a dead supervisor left behind: each service is its own process group.
+    for record in reversed(state.services):
+        for pid in record.pids:
+            if pid_alive(pid):
+                stop_group(pid)
+    state_path(settings).unlink(missing_ok=True)
+    return True

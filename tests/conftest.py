@@ -1,0 +1,80 @@
+"""Test-wide fixtures: a private Gyre home with free ports, and the real embedded Postgres and Redis.
+
+The environment is set in ``pytest_configure`` so that every ``get_settings()`` in the session, including
+ones made at import time by code under test, resolves to the test stack and never to a developer's own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_TEST_HOME: Path | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def isolated_env(home: Path) -> dict[str, str]:
+    """GYRE_* variables that give a private home and free ports, for this session or a child stack."""
+    return {
+        "GYRE_HOME": str(home),
+        "GYRE_POSTGRES_PORT": str(free_port()),
+        "GYRE_REDIS_PORT": str(free_port()),
+        "GYRE_MLFLOW_PORT": str(free_port()),
+        "GYRE_AIRFLOW_PORT": str(free_port()),
+    }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _TEST_HOME
+    _TEST_HOME = Path(tempfile.mkdtemp(prefix="gyre-test-"))
+    os.environ.update(isolated_env(_TEST_HOME))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from gyre.config import get_settings
+
+    get_settings.cache_clear()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _TEST_HOME is not None:
+        shutil.rmtree(_TEST_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def data_services() -> Iterator[None]:
+    """The embedded Postgres (with pgvector) and Redis, started once for the session."""
+    from gyre.config import get_settings
+    from gyre.services.supervisor import Supervisor
+
+    supervisor = Supervisor(get_settings(), only=("postgres", "redis"), report=lambda _: None)
+    supervisor.up()
+    try:
+        yield
+    finally:
+        supervisor.down()
+
+
+@pytest.fixture(scope="session")
+def database_url(data_services: None) -> str:
+    """SQLAlchemy URL (postgresql+psycopg) of Gyre's app database, with the ``vector`` extension."""
+    from gyre.services.endpoints import database_url as resolve
+
+    return resolve()
+
+
+@pytest.fixture(scope="session")
+def redis_url(data_services: None) -> str:
+    """URL of the password-protected Redis."""
+    from gyre.services.endpoints import redis_url as resolve
+
+    return resolve()
