@@ -40,6 +40,17 @@ def pytest_configure(config: pytest.Config) -> None:
     _TEST_HOME = Path(tempfile.mkdtemp(prefix="gyre-test-"))
     os.environ.update(isolated_env(_TEST_HOME))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Airflow reads its home at import: point it at the private one, with this project's DAGs.
+    root = Path(__file__).resolve().parents[1]
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(_TEST_HOME / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        }
+    )
     from gyre.config import get_settings
 
     get_settings.cache_clear()

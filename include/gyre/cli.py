@@ -94,6 +94,11 @@ def up(detach: bool, only: tuple[str, ...]) -> None:
         )
         sys.exit(1)
     _, first_start = load_or_create(settings.home)
+    try:
+        Supervisor(settings, only or ALL_SERVICES, report=lambda _: None).check_ports()
+    except ServiceError as error:
+        console.print(f"[red]error:[/] {error}", highlight=False)
+        sys.exit(1)
     if detach:
         _up_detached(settings, only)
     else:
@@ -130,11 +135,17 @@ def _up_detached(settings: Settings, only: tuple[str, ...]) -> None:
     log_path = settings.logs_dir / "supervisor.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "gyre.cli", "up", *(arg for name in only for arg in ("--only", name))]
+    offset = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:
-        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, env={**os.environ, "COLUMNS": "120"})
+        child = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "COLUMNS": "120"},
+        )
     deadline = time.monotonic() + settings.startup_timeout_s * 2
-    offset = log_path.stat().st_size
     with console.status("starting Gyre…") as status:
         while time.monotonic() < deadline:
             state = StackState.read(state_path(settings))

@@ -24,7 +24,9 @@ def test_hnsw_index_builds_serially(database_url: str) -> None:
         setting = conn.execute("show max_parallel_maintenance_workers").fetchone()
         assert setting == ("0",)
         conn.execute("create temporary table docs (embedding vector(2))")
-        conn.execute("insert into docs select ('[' || i || ',' || (i % 7) || ']')::vector from generate_series(1, 500) i")
+        conn.execute(
+            "insert into docs select ('[' || i || ',' || (i % 7) || ']')::vector from generate_series(1, 500) i"
+        )
         conn.execute("create index on docs using hnsw (embedding vector_l2_ops)")
 
 

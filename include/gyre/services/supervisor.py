@@ -116,7 +116,8 @@ class Supervisor:
         self.state = StackState(os.getpid(), time.time(), self.records)
 
     # -- start ---------------------------------------------------------------------------------------
-    def _check_ports(self) -> None:
+    def check_ports(self) -> None:
+        """Fail before starting anything if a port an embedded service needs is taken."""
         for service in self.services:
             if self.external.get(service.name):
                 continue
@@ -135,7 +136,7 @@ class Supervisor:
                 f"Gyre is already running for {self.settings.home} (supervisor pid {live.supervisor_pid}); "
                 "see `gyre status`, or stop it with `gyre down`"
             )
-        self._check_ports()
+        self.check_ports()
         path = state_path(self.settings)
         self.state.write(path)
         try:

@@ -1,0 +1,125 @@
+"""`gyre up` brings the whole platform up healthy, refuses a second start, stops without leftovers, and
+keeps its data across a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import isolated_env
+
+pytestmark = pytest.mark.stack
+
+GYRE = str(Path(sys.executable).parent / "gyre")
+
+
+def gyre(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GYRE, *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stack_pids(home: Path) -> list[int]:
+    state = json.loads((home / "run" / "state.json").read_text())
+    return [state["supervisor_pid"], *(pid for record in state["services"] for pid in record["pids"])]
+
+
+def secret(home: Path, name: str) -> str:
+    line = next(line for line in (home / "secrets.env").read_text().splitlines() if line.startswith(name + "="))
+    return line.split("=", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def stack_env() -> Iterator[dict[str, str]]:
+    home = Path(tempfile.mkdtemp(prefix="gyre-stack-"))
+    env = {**os.environ, **isolated_env(home)}
+    for inherited in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__UNIT_TEST_MODE"):
+        env.pop(inherited, None)
+    yield env
+    gyre(env, "down")
+
+
+def test_up_reaches_all_healthy_then_down_leaves_nothing(stack_env: dict[str, str]) -> None:
+    home = Path(stack_env["GYRE_HOME"])
+    started = time.monotonic()
+    result = gyre(stack_env, "up", "--detach")
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(f"first start to all healthy: {time.monotonic() - started:.1f} s")
+    assert "First start: Airflow login admin /" in result.stderr
+
+    airflow = f"http://127.0.0.1:{stack_env['GYRE_AIRFLOW_PORT']}"
+    health = httpx.get(f"{airflow}/api/v2/monitor/health", timeout=10).json()
+    assert {health[k]["status"] for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == {"healthy"}
+    assert httpx.get(f"http://127.0.0.1:{stack_env['GYRE_MLFLOW_PORT']}/health", timeout=10).status_code == 200
+
+    # The admin login is generated: the default password is refused, the generated one accepted.
+    token = httpx.post(f"{airflow}/auth/token", json={"username": "admin", "password": "admin"}, timeout=10)
+    assert token.status_code == 401
+    password = secret(home, "AIRFLOW_ADMIN_PASSWORD")
+    token = httpx.post(f"{airflow}/auth/token", json={"username": "admin", "password": password}, timeout=10)
+    assert token.status_code in (200, 201), token.text
+    assert (home / "secrets.env").stat().st_mode & 0o777 == 0o600
+
+    status = gyre(stack_env, "status")
+    assert status.returncode == 0, status.stderr
+    assert status.stderr.count("healthy") >= 4 and "unhealthy" not in status.stderr
+
+    again = gyre(stack_env, "up", "--detach")
+    assert again.returncode == 1
+    assert "already running" in again.stderr
+
+    # Data written now must survive the restart below.
+    postgres = f"postgresql://gyre:{secret(home, 'POSTGRES_PASSWORD')}@127.0.0.1:{stack_env['GYRE_POSTGRES_PORT']}/gyre"
+    with psycopg.connect(postgres) as conn:
+        conn.execute("create table if not exists survives (note text)")
+        conn.execute("insert into survives values ('written before restart')")
+
+    pids = stack_pids(home)
+    assert gyre(stack_env, "down").returncode == 0
+    assert [pid for pid in pids if alive(pid)] == []
+    assert gyre(stack_env, "status").returncode == 1
+
+
+def test_second_start_is_fast_and_keeps_data(stack_env: dict[str, str]) -> None:
+    home = Path(stack_env["GYRE_HOME"])
+    started = time.monotonic()
+    result = gyre(stack_env, "up", "--detach")
+    seconds = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(f"second start to all healthy: {seconds:.1f} s")
+    assert "First start" not in result.stderr
+    postgres = f"postgresql://gyre:{secret(home, 'POSTGRES_PASSWORD')}@127.0.0.1:{stack_env['GYRE_POSTGRES_PORT']}/gyre"
+    with psycopg.connect(postgres) as conn:
+        assert conn.execute("select note from survives").fetchall() == [("written before restart",)]
+    pids = stack_pids(home)
+    assert gyre(stack_env, "down").returncode == 0
+    assert [pid for pid in pids if alive(pid)] == []
+
+
+def test_a_port_in_use_is_named_with_its_setting(stack_env: dict[str, str]) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(stack_env["GYRE_AIRFLOW_PORT"])))
+        squatter.listen()
+        result = gyre(stack_env, "up", "--detach", timeout=120)
+    assert result.returncode == 1
+    assert f"port {stack_env['GYRE_AIRFLOW_PORT']}" in result.stderr
+    assert "GYRE_AIRFLOW_PORT" in result.stderr
