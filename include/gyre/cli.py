@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -27,12 +28,17 @@ from gyre.services.supervisor import (
 console = Console(stderr=True)
 
 
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """One plain line on stderr (never wrapped, so scripts and people can read it), then exit."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
 def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigError as error:
-        console.print(f"[red]error:[/] {error}", highlight=False)
-        sys.exit(2)
+        _fail(str(error), code=2)
 
 
 def _services_table(settings: Settings, state: StackState, health: dict[str, bool] | None = None) -> Table:
@@ -88,17 +94,15 @@ def up(detach: bool, only: tuple[str, ...]) -> None:
     """Start Postgres+pgvector, Redis, MLflow and Airflow; wait until each is ready."""
     settings = _settings()
     if live := running_state(settings):
-        console.print(
-            f"Gyre is already running for {settings.home} (supervisor pid {live.supervisor_pid}). "
-            "`gyre status` shows it; `gyre down` stops it."
+        _fail(
+            f"Gyre is already running for {settings.home} (supervisor pid {live.supervisor_pid}); "
+            "`gyre status` shows it, `gyre down` stops it"
         )
-        sys.exit(1)
     _, first_start = load_or_create(settings.home)
     try:
         Supervisor(settings, only or ALL_SERVICES, report=lambda _: None).check_ports()
     except ServiceError as error:
-        console.print(f"[red]error:[/] {error}", highlight=False)
-        sys.exit(1)
+        _fail(str(error))
     if detach:
         _up_detached(settings, only)
     else:
@@ -125,8 +129,7 @@ def _up_foreground(settings: Settings, only: tuple[str, ...]) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         supervisor.down()
     if failure:
-        console.print(f"[red]error:[/] {failure}", highlight=False)
-        sys.exit(1)
+        _fail(failure)
     console.log("all services stopped")
 
 
@@ -154,16 +157,14 @@ def _up_detached(settings: Settings, only: tuple[str, ...]) -> None:
                 console.print(f"Running in the background (pid {child.pid}); `gyre down` stops it. Log: {log_path}")
                 return
             if child.poll() is not None:
-                console.print(f"[red]error:[/] Gyre failed to start; see {log_path}")
-                console.print(log_path.read_text(errors="replace")[offset:][-3000:], highlight=False, markup=False)
-                sys.exit(1)
+                tail = log_path.read_text(errors="replace")[offset:][-3000:]
+                _fail(f"Gyre failed to start; see {log_path}\n{tail}")
             lines = log_path.read_text(errors="replace").splitlines()
             if lines:
                 status.update(lines[-1].strip()[:100])
             time.sleep(0.5)
     stop_running(settings)
-    console.print(f"[red]error:[/] Gyre was not ready in time; see {log_path}")
-    sys.exit(1)
+    _fail(f"Gyre was not ready in time; see {log_path}")
 
 
 @main.command()

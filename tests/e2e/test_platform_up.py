@@ -77,6 +77,10 @@ def test_up_reaches_all_healthy_then_down_leaves_nothing(stack_env: dict[str, st
     password = secret(home, "AIRFLOW_ADMIN_PASSWORD")
     token = httpx.post(f"{airflow}/auth/token", json={"username": "admin", "password": password}, timeout=10)
     assert token.status_code in (200, 201), token.text
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    plugins = httpx.get(f"{airflow}/api/v2/plugins", headers=headers, timeout=10).json()["plugins"]
+    links = next(plugin for plugin in plugins if plugin["name"] == "gyre_links")
+    assert links["external_views"][0]["href"] == f"http://127.0.0.1:{stack_env['GYRE_MLFLOW_PORT']}"
     assert (home / "secrets.env").stat().st_mode & 0o777 == 0o600
 
     status = gyre(stack_env, "status")

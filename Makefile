@@ -1,0 +1,48 @@
+# Gyre — the two commands a new user needs are `make up` and `make test`; both install what they need first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install up down status test lint format lock bench-startup clean
+
+install: $(STAMP)
+
+# The lock (requirements.txt) installs first, then Gyre itself without re-resolving anything.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+up: install          ## start the platform in the foreground (Ctrl-C stops it)
+	$(BIN)/gyre up
+
+down:                ## stop a platform started with `gyre up --detach`
+	$(BIN)/gyre down
+
+status:
+	$(BIN)/gyre status
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint   ## the whole suite: code, data, model behaviour, API contract, the running stack
+	$(BIN)/pytest
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Regenerate the lock from pyproject.toml's floors (uv resolves in seconds where pip backtracks).
+lock: install
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+	    --find-links /opt/wheels --no-emit-find-links -o requirements.txt
+
+bench-startup: install
+	$(BIN)/python bench/startup.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
