@@ -10,6 +10,10 @@ install: $(STAMP)
 
 # The lock (requirements.txt) installs first, then Gyre itself without re-resolving anything.
 $(STAMP): requirements.txt pyproject.toml
+	@# docker-compose (Debian's package) only checks docker-compose.airflow.yml; no Docker engine is needed.
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
+	    || echo "note: install Debian's docker-compose package to check the compose file"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .

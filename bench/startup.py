@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 GYRE = str(Path(sys.executable).parent / "gyre")
+PORTS = ("POSTGRES", "REDIS", "MLFLOW", "AIRFLOW", "AIRFLOW_WORKER_LOG", "AIRFLOW_TRIGGER_LOG")
 console = Console()
 
 
@@ -60,7 +61,7 @@ def main() -> None:
     env = {
         **os.environ,
         "GYRE_HOME": str(home),
-        **{f"GYRE_{name}_PORT": str(free_port()) for name in ("POSTGRES", "REDIS", "MLFLOW", "AIRFLOW")},
+        **{f"GYRE_{name}_PORT": str(free_port()) for name in PORTS},
     }
     rows = []
     try:

@@ -26,13 +26,8 @@ def free_port() -> int:
 
 def isolated_env(home: Path) -> dict[str, str]:
     """GYRE_* variables that give a private home and free ports, for this session or a child stack."""
-    return {
-        "GYRE_HOME": str(home),
-        "GYRE_POSTGRES_PORT": str(free_port()),
-        "GYRE_REDIS_PORT": str(free_port()),
-        "GYRE_MLFLOW_PORT": str(free_port()),
-        "GYRE_AIRFLOW_PORT": str(free_port()),
-    }
+    ports = ("POSTGRES", "REDIS", "MLFLOW", "AIRFLOW", "AIRFLOW_WORKER_LOG", "AIRFLOW_TRIGGER_LOG")
+    return {"GYRE_HOME": str(home), **{f"GYRE_{name}_PORT": str(free_port()) for name in ports}}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -90,8 +90,15 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     type=click.Choice(ALL_SERVICES),
     help="Start only these services (repeatable); default: all.",
 )
-def up(detach: bool, only: tuple[str, ...]) -> None:
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "celery"]),
+    help="Airflow executor (default: GYRE_AIRFLOW_EXECUTOR, else local). celery adds GYRE_CELERY_WORKERS workers.",
+)
+def up(detach: bool, only: tuple[str, ...], executor: str | None) -> None:
     """Start Postgres+pgvector, Redis, MLflow and Airflow; wait until each is ready."""
+    if executor:
+        os.environ["GYRE_AIRFLOW_EXECUTOR"] = executor  # inherited by a detached supervisor too
     settings = _settings()
     if live := running_state(settings):
         _fail(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,7 +42,14 @@ class Settings(BaseSettings):
     redis_port: Port = 63799
     airflow_port: Port = 8080
     mlflow_port: Port = 5000
-    airflow_parallelism: int = Field(4, ge=1, le=64, description="LocalExecutor worker processes")
+    airflow_worker_log_port: Port = Field(8793, description="where task logs are served while tasks run")
+    airflow_trigger_log_port: Port = 8794
+    airflow_parallelism: int = Field(4, ge=1, le=64, description="task slots across the whole Airflow")
+    airflow_executor: Literal["local", "celery"] = Field(
+        "local", description="local: LocalExecutor; celery: CeleryExecutor, Redis broker, local workers"
+    )
+    celery_workers: int = Field(2, ge=1, le=16, description="Celery worker processes `gyre up` starts")
+    celery_worker_concurrency: int = Field(2, ge=1, le=64)
     startup_timeout_s: float = Field(240.0, gt=0)
 
     # --- ingest and validation ---------------------------------------------------------------------

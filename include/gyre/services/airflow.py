@@ -16,7 +16,7 @@ import httpx
 
 from gyre.config import Settings
 from gyre.services.credentials import Credentials
-from gyre.services.endpoints import AIRFLOW_DATABASE, airflow_url, database_url
+from gyre.services.endpoints import AIRFLOW_DATABASE, airflow_url, database_url, redis_url
 from gyre.services.process import ManagedProcess, ServiceError
 
 ADMIN_USER = "admin"
@@ -32,13 +32,14 @@ def airflow_env(settings: Settings, creds: Credentials) -> dict[str, str]:
     """The environment every Airflow process (and every task it runs) starts with."""
     home = settings.home / "airflow"
     url = airflow_url(settings)
-    return {
+    celery = settings.airflow_executor == "celery"
+    env = {
         "AIRFLOW_HOME": str(home),
         "GYRE_HOME": str(settings.home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.project_root / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.project_root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if celery else "LocalExecutor",
         # Airflow's default parallelism of 32 pre-forks 32 workers (~5 GB); size it for the machine.
         "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
         "AIRFLOW__CORE__FERNET_KEY": creds.airflow_fernet_key,
@@ -56,7 +57,17 @@ def airflow_env(settings: Settings, creds: Credentials) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": creds.airflow_api_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_worker_log_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.airflow_trigger_log_port),
     }
+    if celery:
+        # Airflow's own distributed engine: Redis (database 1) brokers, Postgres keeps task results.
+        env |= {
+            "AIRFLOW__CELERY__BROKER_URL": redis_url(settings, db=1),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url(settings, AIRFLOW_DATABASE),
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.celery_worker_concurrency),
+        }
+    return env
 
 
 class EmbeddedAirflow:
@@ -93,15 +104,34 @@ class EmbeddedAirflow:
             raise ServiceError(f"airflow db migrate failed (code {result.returncode}); see {log}")
 
     def processes(self) -> list[ManagedProcess]:
-        return [
-            ManagedProcess(
-                f"airflow {component}",
-                [_cli(), component],
-                self.settings.logs_dir / f"airflow-{component}.log",
-                env=self.env,
-            )
+        logs = self.settings.logs_dir
+        processes = [
+            ManagedProcess(f"airflow {component}", [_cli(), component], logs / f"airflow-{component}.log", env=self.env)
             for component in COMPONENTS
         ]
+        if self.settings.airflow_executor == "celery":
+            # Task logs land in the shared local log folder, so workers need not serve them over HTTP
+            # (and two workers on one host would fight over the log-server port).
+            processes += [
+                ManagedProcess(
+                    f"airflow celery worker{n}",
+                    [_cli(), "celery", "worker", "--celery-hostname", f"worker{n}@%h", "--skip-serve-logs"],
+                    logs / f"airflow-celery-worker{n}.log",
+                    env=self.env,
+                )
+                for n in range(1, self.settings.celery_workers + 1)
+            ]
+        return processes
+
+    def celery_workers_answering(self) -> int:
+        """How many Celery workers reply to a broadcast ping (0 when not on Celery)."""
+        from celery import Celery
+
+        app = Celery(broker=self.env["AIRFLOW__CELERY__BROKER_URL"])
+        try:
+            return len(app.control.ping(timeout=1.0) or [])
+        finally:
+            app.close()
 
     def health(self) -> dict[str, str]:
         response = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=3)
@@ -110,7 +140,11 @@ class EmbeddedAirflow:
         return {key: (body.get(key) or {}).get("status", "unknown") for key in HEALTH_KEYS}
 
     def ready(self) -> bool:
-        return all(status == "healthy" for status in self.health().values())
+        if not all(status == "healthy" for status in self.health().values()):
+            return False
+        if self.settings.airflow_executor == "celery":
+            return self.celery_workers_answering() >= self.settings.celery_workers
+        return True
 
     def bootstrap(self) -> None:
         """Nothing beyond the migration done in ``prepare``."""

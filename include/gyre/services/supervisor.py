@@ -77,7 +77,12 @@ class AlreadyRunning(ServiceError):
     pass
 
 
-PORT_SETTINGS = {"postgres": "postgres_port", "redis": "redis_port", "mlflow": "mlflow_port", "airflow": "airflow_port"}
+PORT_SETTINGS = {
+    "postgres": ("postgres_port",),
+    "redis": ("redis_port",),
+    "mlflow": ("mlflow_port",),
+    "airflow": ("airflow_port", "airflow_worker_log_port", "airflow_trigger_log_port"),
+}
 
 
 def state_path(settings: Settings) -> Path:
@@ -121,13 +126,13 @@ class Supervisor:
         for service in self.services:
             if self.external.get(service.name):
                 continue
-            setting = PORT_SETTINGS[service.name]
-            port = getattr(self.settings, setting)
-            if not port_is_free(self.settings.bind_host, port):
-                raise ServiceError(
-                    f"port {port} on {self.settings.bind_host} is in use (needed by {service.name}); "
-                    f"set GYRE_{setting.upper()} to another port"
-                )
+            for setting in PORT_SETTINGS[service.name]:
+                port = getattr(self.settings, setting)
+                if not port_is_free(self.settings.bind_host, port):
+                    raise ServiceError(
+                        f"port {port} on {self.settings.bind_host} is in use (needed by {service.name}); "
+                        f"set GYRE_{setting.upper()} to another port"
+                    )
 
     def up(self) -> StackState:
         """Start every service in order and return once all are ready; stops what started on failure."""
