@@ -17,7 +17,7 @@ PARSE_BUDGET_S = 1.0
 def dag_bag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
+    return DagBag(dag_folder=str(DAGS_DIR))
 
 
 def test_there_are_dags_to_check(dag_bag) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -103,20 +104,38 @@ def test_up_reaches_all_healthy_then_down_leaves_nothing(stack_env: dict[str, st
     assert gyre(stack_env, "status").returncode == 1
 
 
-def test_second_start_is_fast_and_keeps_data(stack_env: dict[str, str]) -> None:
+def test_second_start_in_the_foreground_keeps_data_and_stops_on_ctrl_c(stack_env: dict[str, str]) -> None:
+    """`make up` runs `gyre up` in the foreground: Ctrl-C (SIGINT) must stop every service it started."""
     home = Path(stack_env["GYRE_HOME"])
     started = time.monotonic()
-    result = gyre(stack_env, "up", "--detach")
-    seconds = time.monotonic() - started
-    assert result.returncode == 0, result.stdout + result.stderr
-    print(f"second start to all healthy: {seconds:.1f} s")
-    assert "First start" not in result.stderr
+    supervisor = subprocess.Popen(
+        [GYRE, "up"],
+        env=stack_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    state_file = home / "run" / "state.json"
+    while not (state_file.exists() and json.loads(state_file.read_text()).get("ready")):
+        assert supervisor.poll() is None, supervisor.stdout.read()
+        assert time.monotonic() - started < 120, "second start took over 60 s"
+        time.sleep(0.5)
+    print(f"second start to all healthy: {time.monotonic() - started:.1f} s")
+    assert time.monotonic() - started < 60
+
     postgres = f"postgresql://gyre:{secret(home, 'POSTGRES_PASSWORD')}@127.0.0.1:{stack_env['GYRE_POSTGRES_PORT']}/gyre"
     with psycopg.connect(postgres) as conn:
         assert conn.execute("select note from survives").fetchall() == [("written before restart",)]
+
     pids = stack_pids(home)
-    assert gyre(stack_env, "down").returncode == 0
+    supervisor.send_signal(signal.SIGINT)
+    output, _ = supervisor.communicate(timeout=180)
+    assert supervisor.returncode == 0, output
+    assert "First start" not in output
+    assert "all services stopped" in output
     assert [pid for pid in pids if alive(pid)] == []
+    assert not state_file.exists()
 
 
 def test_a_port_in_use_is_named_with_its_setting(stack_env: dict[str, str]) -> None:
