@@ -8,15 +8,20 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-# The lock (requirements.txt) installs first, then Gyre itself without re-resolving anything.
+# The lock (requirements.txt) installs first, then Gyre itself without re-resolving anything. uv installs
+# the ~360 pinned packages in seconds where pip takes minutes; torch's CPU wheel is found in /opt/wheels
+# where a machine keeps it (elsewhere set UV_EXTRA_INDEX_URL to PyTorch's CPU index).
+UV_VERSION := 0.13.9
+WHEELS     := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 $(STAMP): requirements.txt pyproject.toml
 	@# docker-compose (Debian's package) only checks docker-compose.airflow.yml; no Docker engine is needed.
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
 	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
 	    || echo "note: install Debian's docker-compose package to check the compose file"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(WHEELS) -r requirements.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 up: install          ## start the platform in the foreground (Ctrl-C stops it)
@@ -41,9 +46,8 @@ format: install
 
 # Regenerate the lock from pyproject.toml's floors (uv resolves in seconds where pip backtracks).
 lock: install
-	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
-	    --find-links /opt/wheels --no-emit-find-links -o requirements.txt
+	    $(WHEELS) --no-emit-find-links -o requirements.txt
 
 bench-startup: install
 	$(BIN)/python bench/startup.py
