@@ -58,11 +58,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def data_services() -> Iterator[None]:
-    """The embedded Postgres (with pgvector) and Redis, started once for the session."""
+    """The embedded Postgres (with pgvector), Redis and MLflow server, started once for the session."""
     from gyre.config import get_settings
     from gyre.services.supervisor import Supervisor
 
-    supervisor = Supervisor(get_settings(), only=("postgres", "redis"), report=lambda _: None)
+    supervisor = Supervisor(get_settings(), only=("postgres", "redis", "mlflow"), report=lambda _: None)
     supervisor.up()
     try:
         yield
@@ -84,3 +84,11 @@ def redis_url(data_services: None) -> str:
     from gyre.services.endpoints import redis_url as resolve
 
     return resolve()
+
+
+@pytest.fixture(scope="session")
+def mlflow_tracking_uri(data_services: None) -> str:
+    """URL of a real MLflow tracking server (Postgres backend, local artifacts)."""
+    from gyre.services.endpoints import mlflow_url
+
+    return mlflow_url()
