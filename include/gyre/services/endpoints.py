@@ -6,7 +6,7 @@ is one setting.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from gyre.config import Settings, get_settings
 from gyre.services.credentials import load_or_create
@@ -51,3 +51,11 @@ def airflow_url(settings: Settings | None = None) -> str:
 def mlflow_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return f"http://{settings.bind_host}:{settings.mlflow_port}"
+
+
+def without_password(url: str) -> str:
+    """The URL safe to print: user, host, port and path, never the password."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -19,6 +19,7 @@ from typing import Protocol
 from gyre.config import Settings
 from gyre.services.airflow import EmbeddedAirflow
 from gyre.services.credentials import load_or_create
+from gyre.services.endpoints import without_password
 from gyre.services.mlflow import EmbeddedMlflow
 from gyre.services.postgres import EmbeddedPostgres
 from gyre.services.process import ManagedProcess, ServiceError, pid_alive, port_is_free, stop_group, wait_ready
@@ -113,8 +114,9 @@ class Supervisor:
         ]
         self.services: list[Service] = [cls(settings, self.creds) for name, cls in factories if name in wanted]
         self.external = {
-            "postgres": settings.database_url is not None,
-            "redis": settings.redis_url is not None,
+            name: without_password(url.get_secret_value())
+            for name, url in (("postgres", settings.database_url), ("redis", settings.redis_url))
+            if url is not None
         }
         self.running: list[ManagedProcess] = []
         self.records: list[ServiceRecord] = []
@@ -157,8 +159,8 @@ class Supervisor:
 
     def _start(self, service: Service) -> None:
         began = time.monotonic()
-        external = self.external.get(service.name, False)
-        record = ServiceRecord(service.name, service.url, external=external)
+        external = service.name in self.external
+        record = ServiceRecord(service.name, self.external.get(service.name, service.url), external=external)
         self.records.append(record)
         if external:
             self.report(f"{service.name}: using the external server from settings")
