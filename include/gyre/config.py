@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     # --- ingest and validation ---------------------------------------------------------------------
     landing_dir: Path | None = Field(None, description="where daily export files land; default <home>/landing")
 
+    # --- monitoring and retraining -----------------------------------------------------------------
+    drift_max_drifted_share: float = Field(0.3, gt=0, le=1, description="retrain when this share of features drifts")
+    drift_key_features: str = Field("", description="comma-separated features whose drift alone triggers a retrain")
+    drift_key_feature_psi: float = Field(0.2, gt=0, description="PSI at which a key feature counts as drifted")
+    drift_prediction_psi: float = Field(0.2, gt=0, description="PSI of the score that triggers a retrain")
+    drift_max_roc_auc_drop: float = Field(0.05, gt=0, le=1, description="allowed ROC-AUC drop on matured labels")
+    retrain_cooldown_hours: float = Field(24.0, ge=0, description="no new retrain this soon after the last one")
+    retrain_weekly_cap: int = Field(2, ge=1, description="retrains allowed in any 7 days")
+    notify_webhook_url: SecretStr | None = Field(None, description="optional URL that receives every notification")
+
     # --- documents and answers ---------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = None
     anthropic_model: str = "claude-sonnet-4-5"
