@@ -20,7 +20,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
     GYRE_HOME=/var/lib/gyre \
-    AIRFLOW_HOME=/opt/airflow
+    AIRFLOW_HOME=/opt/airflow \
+    GYRE_PROJECT_ROOT=/opt/gyre
 WORKDIR /opt/gyre
 COPY pyproject.toml README.md ./
 COPY include include
