@@ -54,6 +54,12 @@ class Settings(BaseSettings):
 
     # --- ingest and validation ---------------------------------------------------------------------
     landing_dir: Path | None = Field(None, description="where daily export files land; default <home>/landing")
+    ingest_chunk_rows: int = Field(100_000, ge=1, description="rows read and validated at a time (bounds memory)")
+    ingest_max_bad_share: float = Field(0.05, ge=0, le=1, description="a batch with more bad rows fails, loads nothing")
+    ingest_row_count_band: float = Field(
+        2.0, gt=1, description="a day's rows must lie within median/band..median*band of recent days"
+    )
+    ingest_history_days: int = Field(14, ge=1, description="recent loaded days the row-count rule compares with")
 
     # --- monitoring and retraining -----------------------------------------------------------------
     drift_max_drifted_share: float = Field(0.3, gt=0, le=1, description="retrain when this share of features drifts")

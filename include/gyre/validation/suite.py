@@ -1,0 +1,207 @@
+"""The Great Expectations suites that are the feeds' contract, and the per-row reasons they give.
+
+Row rules run on each chunk (``result_format`` COMPLETE with ``line_number`` as the index column), so GE
+itself says which lines failed which rule; each expectation carries its human reason in ``meta``. Batch
+rules run once per interval on a one-row profile of the batch (rows, share of bad rows, median amount),
+so the pass/fail decision and the Data Docs page come from the same GE result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections import defaultdict
+from dataclasses import dataclass
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import pandas as pd
+from great_expectations.core import ExpectationSuiteValidationResult
+
+from gyre.ingest.reader import LINE
+from gyre.validation.contract import CHANNELS, CHARGEBACK_REASONS, CURRENCIES, TRANSACTIONS, Feed
+
+VALUE = "__value"
+_MAX_TEXT = 64
+_KIND_WORD = {"float": "a number", "int": "an integer", "timestamp": "an ISO-8601 timestamp with a UTC offset"}
+
+
+class SuiteError(RuntimeError):
+    """An expectation could not be evaluated: the contract itself is broken, not the data."""
+
+
+def _reason(text: str) -> dict[str, str]:
+    return {"reason": text}
+
+
+def _feed_rules(feed: Feed) -> list[gxe.Expectation]:
+    """Rules specific to a feed, beyond the ones its column kinds imply."""
+    if feed.name == TRANSACTIONS.name:
+        amount, mcc, age = "amount" + VALUE, "mcc" + VALUE, "card_age_days" + VALUE
+        return [
+            gxe.ExpectColumnValuesToBeBetween(
+                column=amount, min_value=0.01, meta=_reason("amount is zero or negative")
+            ),
+            gxe.ExpectColumnValuesToBeBetween(column=amount, max_value=100_000, meta=_reason("amount above 100,000")),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="currency", value_set=list(CURRENCIES), meta=_reason("unknown currency")
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="channel", value_set=list(CHANNELS), meta=_reason("unknown channel")
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=mcc, min_value=1, max_value=9999, meta=_reason("mcc is not a 4-digit merchant category code")
+            ),
+            *(
+                gxe.ExpectColumnValuesToMatchRegex(
+                    column=column, regex=r"^[A-Z]{2}$", meta=_reason(f"{column} is not an ISO country code")
+                )
+                for column in ("merchant_country", "customer_country")
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=age, min_value=0, max_value=36_500, meta=_reason("card_age_days out of range")
+            ),
+        ]
+    return [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="reason_code", value_set=list(CHARGEBACK_REASONS), meta=_reason("unknown chargeback reason code")
+        )
+    ]
+
+
+def row_suite(feed: Feed, day: dt.date) -> gx.ExpectationSuite:
+    """Row rules: required values present, values of their kind, key unique, time inside the file's day."""
+    start = pd.Timestamp(day, tz="UTC")
+    rules: list[gxe.Expectation] = []
+    for column in feed.required:
+        rules.append(gxe.ExpectColumnValuesToNotBeNull(column=column, meta=_reason(f"{column} is missing")))
+    for column, kind in feed.columns.items():
+        if kind == "str":
+            rules.append(
+                gxe.ExpectColumnValueLengthsToBeBetween(
+                    column=column, max_value=_MAX_TEXT, meta=_reason(f"{column} longer than {_MAX_TEXT} characters")
+                )
+            )
+        else:
+            rules.append(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=column + VALUE,
+                    row_condition=f"{column}.notnull()",
+                    condition_parser="pandas",
+                    meta=_reason(f"{column} is not {_KIND_WORD[kind]}"),
+                )
+            )
+    time = feed.time_column + VALUE
+    rules += [
+        gxe.ExpectColumnValuesToBeUnique(column=feed.key, meta=_reason(f"duplicate {feed.key}")),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=time, min_value=start, meta=_reason(f"{feed.time_column} before the file's day")
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=time,
+            max_value=start + pd.Timedelta(days=1),
+            strict_max=True,
+            meta=_reason(f"{feed.time_column} after the file's day (future)"),
+        ),
+        *_feed_rules(feed),
+    ]
+    return gx.ExpectationSuite(name=f"{feed.name}_rows", expectations=rules)
+
+
+def batch_suite(feed: Feed, max_bad_share: float, row_bounds: tuple[int, int] | None) -> gx.ExpectationSuite:
+    """Batch rules on the interval's profile: enough rows, few bad rows, amounts in the unit the contract says."""
+    rules: list[gxe.Expectation] = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="bad_share", max_value=max_bad_share, meta=_reason(f"more than {max_bad_share:.0%} of rows are bad")
+        ),
+    ]
+    if feed.name == TRANSACTIONS.name:
+        rules += [
+            gxe.ExpectColumnValuesToBeBetween(
+                column="rows_valid", min_value=1, meta=_reason("no valid transaction for the day")
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="median_amount", min_value=1, max_value=1000, meta=_reason("median amount out of range (cents?)")
+            ),
+        ]
+    if row_bounds is not None:
+        rules.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="rows_in",
+                min_value=row_bounds[0],
+                max_value=row_bounds[1],
+                meta=_reason(f"row count outside {row_bounds[0]}..{row_bounds[1]} (recent days)"),
+            )
+        )
+    return gx.ExpectationSuite(name=f"{feed.name}_batch", expectations=rules)
+
+
+@functools.cache
+def _batch_definition() -> gx.core.batch_definition.BatchDefinition:
+    """One ephemeral context per process: validation needs no files; Data Docs are published separately."""
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    return (
+        context.data_sources.add_pandas("gyre").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("all")
+    )
+
+
+def run(suite: gx.ExpectationSuite, frame: pd.DataFrame, index_column: str | None) -> ExpectationSuiteValidationResult:
+    """Validate ``frame``; failing rows are named by ``index_column``. Raises if an expectation errored."""
+    result_format: dict[str, object] = {"result_format": "COMPLETE"}
+    if index_column:
+        result_format["unexpected_index_column_names"] = [index_column]
+        result_format["return_unexpected_index_query"] = False
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(suite, result_format=result_format)
+    for item in result.results:
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            raise SuiteError(f"{item.expectation_config.type}: {item.exception_info.get('exception_message')}")
+    return result
+
+
+def typed(feed: Feed, rows: pd.DataFrame) -> pd.DataFrame:
+    """The text columns plus a parsed ``<column>__value`` for each number and timestamp column."""
+    out = rows.copy()
+    for column, kind in feed.columns.items():
+        if kind == "timestamp":
+            parsed = pd.to_datetime(rows[column], utc=True, format="ISO8601", errors="coerce")
+            # A timestamp without an offset is ambiguous: not a timestamp for the contract.
+            has_offset = rows[column].str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", na=False)
+            out[column + VALUE] = parsed.where(has_offset)
+        elif kind in ("float", "int"):
+            number = pd.to_numeric(rows[column], errors="coerce")
+            if kind == "int":
+                number = number.where(number == number.round()).astype("Int64")
+            out[column + VALUE] = number
+    return out
+
+
+@dataclass
+class RowOutcome:
+    """A chunk split by the row suite: typed valid rows, failing lines with reasons, and the GE result."""
+
+    valid: pd.DataFrame
+    reasons: dict[int, list[str]]
+    result: ExpectationSuiteValidationResult
+
+
+def validate_rows(feed: Feed, rows: pd.DataFrame, day: dt.date) -> RowOutcome:
+    """Run the row suite over a chunk and gather, per line, the reasons GE found."""
+    frame = typed(feed, rows)
+    result = run(row_suite(feed, day), frame, LINE)
+    reasons: dict[int, list[str]] = defaultdict(list)
+    for item in result.results:
+        if item.success:
+            continue
+        reason = item.expectation_config.meta["reason"]
+        for hit in item.result.get("unexpected_index_list") or []:
+            reasons[int(hit[LINE])].append(reason)
+    valid = frame[~frame[LINE].isin(reasons)]
+    columns = {c: (c + VALUE if kind != "str" else c) for c, kind in feed.columns.items()}
+    valid = valid[[*columns.values(), LINE]].rename(columns={v: k for k, v in columns.items()})
+    return RowOutcome(valid.reset_index(drop=True), dict(reasons), result)
+
+
+def failed_rules(result: ExpectationSuiteValidationResult) -> list[str]:
+    return [item.expectation_config.meta["reason"] for item in result.results if not item.success]

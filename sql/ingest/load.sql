@@ -1,0 +1,99 @@
+-- Statements of one interval's load, run in a single transaction. {table}, {stage}, {key}, {time} and
+-- {columns} are identifiers composed with psycopg.sql; values are always bound parameters.
+
+-- name: lock_interval
+select pg_advisory_xact_lock(hashtext(%(feed)s || ':' || %(batch_date)s::text));
+
+-- name: create_stage
+create temp table {stage} (like {table} including defaults) on commit drop;
+
+-- name: create_quarantine_stage
+create temp table stage_quarantine (like quarantine including defaults) on commit drop;
+
+-- name: copy_stage
+copy {stage} ({columns}) from stdin with (format csv);
+
+-- name: copy_quarantine
+copy stage_quarantine (feed, batch_date, source_file, line_number, raw, reasons) from stdin;
+
+-- name: move_duplicates
+-- A key seen twice in the interval (across chunks or files, or among rows GE already flagged as
+-- duplicates) is ambiguous: every copy goes to quarantine.
+with moved as (
+    delete from {stage} s
+    where s.{key} in (select {key} from {stage} group by {key} having count(*) > 1)
+       or s.{key} in (select raw ->> %(key)s from stage_quarantine where %(reason)s = any(reasons))
+    returning s.*
+)
+insert into stage_quarantine (feed, batch_date, source_file, line_number, raw, reasons)
+select %(feed)s, %(batch_date)s, source_file, line_number,
+       to_jsonb(moved) - 'source_file' - 'line_number', array[%(reason)s]
+from moved;
+
+-- name: move_known_elsewhere
+-- A key already loaded for another interval would make the load depend on order: quarantine it.
+with moved as (
+    delete from {stage} s
+    using {table} t
+    where t.{key} = s.{key} and not (t.{time} >= %(start)s and t.{time} < %(end)s)
+    returning s.*
+)
+insert into stage_quarantine (feed, batch_date, source_file, line_number, raw, reasons)
+select %(feed)s, %(batch_date)s, source_file, line_number,
+       to_jsonb(moved) - 'source_file' - 'line_number', array[%(reason)s]
+from moved;
+
+-- name: staged_per_file
+select source_file, count(*) from {stage} group by source_file;
+
+-- name: quarantined_per_file
+select source_file, count(*) from stage_quarantine group by source_file;
+
+-- name: reason_counts
+select reason, count(*) from stage_quarantine, unnest(reasons) as reason group by reason;
+
+-- name: median_amount
+select percentile_cont(0.5) within group (order by amount)::float8 from {stage};
+
+-- name: delete_interval
+delete from {table} where {time} >= %(start)s and {time} < %(end)s;
+
+-- name: insert_interval
+insert into {table} select * from {stage};
+
+-- name: delete_quarantine
+delete from quarantine where feed = %(feed)s and batch_date = %(batch_date)s;
+
+-- name: insert_quarantine
+insert into quarantine select * from stage_quarantine;
+
+-- name: delete_audit
+delete from ingest_audit where feed = %(feed)s and batch_date = %(batch_date)s;
+
+-- name: insert_audit
+insert into ingest_audit (feed, batch_date, source_file, encoding, rows_in, rows_loaded, rows_quarantined,
+                          missing_columns, extra_columns)
+values (%(feed)s, %(batch_date)s, %(source_file)s, %(encoding)s, %(rows_in)s, %(rows_loaded)s,
+        %(rows_quarantined)s, %(missing_columns)s, %(extra_columns)s);
+
+-- name: recent_row_counts
+select batch_date, sum(rows_in)::bigint
+from ingest_audit
+where feed = %(feed)s and batch_date < %(batch_date)s and batch_date >= %(since)s
+group by batch_date;
+
+-- name: interval_rows
+copy (select {columns} from {table} where {time} >= %(start)s and {time} < %(end)s order by {key}) to stdout;
+
+-- name: replace_snapshot
+insert into ingest_snapshot (feed, batch_date, rows, digest)
+values (%(feed)s, %(batch_date)s, %(rows)s, %(digest)s)
+on conflict (feed, batch_date) do update set rows = excluded.rows, digest = excluded.digest;
+
+-- name: snapshots
+select batch_date, rows, digest from ingest_snapshot
+where feed = %(feed)s and batch_date >= %(first)s and batch_date <= %(last)s
+order by batch_date;
+
+-- name: export_rows
+select {columns} from {table} where {time} >= %(start)s and {time} < %(end)s order by {key};

@@ -1,0 +1,60 @@
+-- Ingest tables: validated rows, the quarantine of bad rows, an audit row per landing file, and the
+-- content digest of each validated day. Idempotent: safe to run before every load.
+create table if not exists transactions (
+    transaction_id   text primary key,
+    event_timestamp  timestamptz not null,
+    customer_id      text not null,
+    merchant_id      text not null,
+    mcc              integer not null,
+    merchant_country text not null,
+    customer_country text not null,
+    channel          text not null,
+    card_age_days    integer,
+    amount           numeric(12, 2) not null,
+    currency         text not null,
+    source_file      text not null,
+    line_number      bigint not null
+);
+create index if not exists transactions_event_timestamp on transactions (event_timestamp);
+create index if not exists transactions_customer on transactions (customer_id, event_timestamp);
+
+create table if not exists labels (
+    transaction_id text primary key,
+    reported_at    timestamptz not null,
+    reason_code    text not null,
+    source_file    text not null,
+    line_number    bigint not null
+);
+create index if not exists labels_reported_at on labels (reported_at);
+
+create table if not exists quarantine (
+    feed        text not null,
+    batch_date  date not null,
+    source_file text not null,
+    line_number bigint not null,
+    raw         jsonb not null,
+    reasons     text[] not null,
+    primary key (feed, batch_date, source_file, line_number)
+);
+
+create table if not exists ingest_audit (
+    feed             text not null,
+    batch_date       date not null,
+    source_file      text not null,
+    encoding         text not null,
+    rows_in          bigint not null,
+    rows_loaded      bigint not null,
+    rows_quarantined bigint not null,
+    missing_columns  text[] not null default '{}',
+    extra_columns    text[] not null default '{}',
+    primary key (feed, batch_date, source_file),
+    constraint every_row_accounted_for check (rows_in = rows_loaded + rows_quarantined)
+);
+
+create table if not exists ingest_snapshot (
+    feed       text not null,
+    batch_date date not null,
+    rows       bigint not null,
+    digest     text not null,
+    primary key (feed, batch_date)
+);

@@ -1,0 +1,111 @@
+"""Loading whole days: idempotent re-runs, CSV and Parquet agree, batch rules stop bad batches, labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from gyre.data.writer import write_day
+from gyre.ingest.load import BatchRejected, LandingMissing, ingest
+from gyre.ingest.snapshot import SnapshotIncomplete, export, interval_digest
+from tests.integration import ingest_support
+
+pytestmark = pytest.mark.integration
+conninfo = ingest_support.conninfo
+
+
+def _table(conninfo: str, day: dt.date) -> list[tuple]:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(
+            "select * from transactions where event_timestamp::date = %s order by transaction_id", (day,)
+        ).fetchall()
+
+
+def test_a_rerun_leaves_identical_rows_and_digest(conninfo: str, tmp_path: Path) -> None:
+    day = dt.date(2031, 1, 6)
+    write_day(tmp_path, day, seed=1)
+    first = ingest("transactions", day, landing=tmp_path, conninfo=conninfo)
+    rows = _table(conninfo, day)
+    second = ingest("transactions", day, landing=tmp_path, conninfo=conninfo)
+    assert first.rows_in == first.rows_loaded + first.rows_quarantined == len(rows) > 2000
+    assert first.rows_quarantined == 0
+    assert second.digest == first.digest
+    assert _table(conninfo, day) == rows
+    with psycopg.connect(conninfo) as conn:
+        audit = conn.execute(
+            "select source_file, rows_in, rows_loaded, rows_quarantined from ingest_audit "
+            "where feed = 'transactions' and batch_date = %s",
+            (day,),
+        ).fetchall()
+    assert audit == [(f"{day}/transactions.csv", len(rows), len(rows), 0)]
+
+
+def test_csv_and_parquet_exports_of_a_day_load_the_same_rows(conninfo: str, tmp_path: Path) -> None:
+    day = dt.date(2031, 1, 7)
+    write_day(tmp_path / "csv", day, seed=1, fmt="csv")
+    write_day(tmp_path / "parquet", day, seed=1, fmt="parquet")
+    from_csv = ingest("transactions", day, landing=tmp_path / "csv", conninfo=conninfo)
+    from_parquet = ingest("transactions", day, landing=tmp_path / "parquet", conninfo=conninfo)
+    assert from_parquet.digest == from_csv.digest
+    assert from_parquet.files[0].source_file == f"{day}/transactions.parquet"
+
+
+def test_a_changed_export_changes_the_day_and_its_digest(conninfo: str, tmp_path: Path) -> None:
+    day = dt.date(2031, 1, 8)
+    write_day(tmp_path, day, seed=1)
+    before = ingest("transactions", day, landing=tmp_path, conninfo=conninfo)
+    write_day(tmp_path, day, seed=2)
+    after = ingest("transactions", day, landing=tmp_path, conninfo=conninfo)
+    assert after.digest != before.digest
+    assert len(_table(conninfo, day)) == after.rows_loaded
+
+
+@pytest.mark.parametrize(
+    ("scenario", "rule"),
+    [("null_spike", "more than 5% of rows are bad"), ("amounts_in_cents", "median amount out of range (cents?)")],
+)
+def test_an_upstream_bug_fails_the_batch_and_keeps_the_previous_load(
+    conninfo: str, tmp_path: Path, scenario: str, rule: str
+) -> None:
+    day = dt.date(2031, 1, 9) if scenario == "null_spike" else dt.date(2031, 1, 10)
+    write_day(tmp_path, day, seed=1)
+    good = ingest("transactions", day, landing=tmp_path, conninfo=conninfo)
+    write_day(tmp_path, day, seed=1, scenario=scenario)
+    with pytest.raises(BatchRejected) as rejected:
+        ingest("transactions", day, landing=tmp_path, conninfo=conninfo)
+    assert rejected.value.report.failed_rules == [rule]
+    report = rejected.value.report
+    assert report.rows_in == report.rows_loaded + report.rows_quarantined
+    assert len(_table(conninfo, day)) == good.rows_loaded
+    assert interval_digest("transactions", day, day, conninfo)["digest"] != ""
+
+
+def test_a_day_far_below_recent_volume_fails_the_row_count_rule(conninfo: str, tmp_path: Path) -> None:
+    days = [dt.date(2031, 2, d) for d in (1, 2, 3, 4)]
+    for day in days[:3]:
+        write_day(tmp_path, day, seed=1)
+        ingest("transactions", day, landing=tmp_path, conninfo=conninfo)
+    write_day(tmp_path, days[3], seed=1)
+    export_file = tmp_path / days[3].isoformat() / "transactions.csv"
+    lines = export_file.read_text().splitlines()
+    export_file.write_text("\n".join(lines[:300]) + "\n")
+    with pytest.raises(BatchRejected, match="row count outside"):
+        ingest("transactions", days[3], landing=tmp_path, conninfo=conninfo)
+
+
+def test_labels_feed_and_range_snapshot(conninfo: str, tmp_path: Path) -> None:
+    day = dt.date(2031, 3, 1)
+    write_day(tmp_path, day, seed=1)
+    labels = ingest("labels", day, landing=tmp_path, conninfo=conninfo)
+    assert labels.rows_loaded > 5 and labels.rows_quarantined == 0
+    tx = ingest("transactions", day, landing=tmp_path, conninfo=conninfo)
+    snap = interval_digest("transactions", day, day, conninfo)
+    assert snap["rows"] == tx.rows_loaded
+    assert export("transactions", day, day, tmp_path / "snap.parquet", conninfo) == tx.rows_loaded
+    with pytest.raises(SnapshotIncomplete):
+        interval_digest("transactions", day, day + dt.timedelta(days=1), conninfo)
+    with pytest.raises(LandingMissing):
+        ingest("transactions", day + dt.timedelta(days=1), landing=tmp_path, conninfo=conninfo)
