@@ -1,0 +1,1 @@
+"""Loading landing files into Postgres: robust chunked reading, quarantine, idempotent interval loads."""
