@@ -71,6 +71,28 @@ class Settings(BaseSettings):
     retrain_weekly_cap: int = Field(2, ge=1, description="retrains allowed in any 7 days")
     notify_webhook_url: SecretStr | None = Field(None, description="optional URL that receives every notification")
 
+    # --- training and registry ---------------------------------------------------------------------
+    model_name: str = Field("fraud_detector", description="registered model name in MLflow")
+    feature_service: str = Field("fraud_model_v1", description="Feast FeatureService that is the model's inputs")
+    training_window_days: int = Field(28, ge=1, description="days of transactions one training run learns from")
+    training_label_delay_days: int = Field(
+        14, ge=0, description="the window ends this many days before the run, so chargebacks have arrived"
+    )
+    training_min_rows: int = Field(2000, ge=10, description="a smaller training window fails and registers nothing")
+    training_min_positives: int = Field(30, ge=3, description="fewest fraud labels a training window must hold")
+    training_estimator: Literal["gradient_boosting", "random_forest", "logistic_regression"] = "gradient_boosting"
+    training_validation_share: float = Field(0.15, gt=0, lt=0.5, description="latest-but-one slice of the window")
+    training_test_share: float = Field(0.15, gt=0, lt=0.5, description="latest slice; frozen as the gate's holdout")
+    cost_missed_fraud: float = Field(25.0, gt=0, description="cost of one missed fraud, for the decision threshold")
+    cost_false_alarm: float = Field(1.0, gt=0, description="cost of one false alarm, for the decision threshold")
+    recall_at_fpr: float = Field(0.01, gt=0, lt=1, description="false-positive rate at which recall is reported")
+    gate_pr_auc_margin: float = Field(0.005, ge=0, description="PR-AUC a challenger must add over the champion")
+    gate_max_calibration_loss: float = Field(
+        0.005, ge=0, description="largest allowed rise of calibration error (ECE) over the champion"
+    )
+    gate_min_pr_auc: float = Field(0.2, ge=0, le=1, description="floor a first model must clear")
+    onnx_parity_tolerance: float = Field(1e-5, gt=0, description="largest |ONNX - scikit-learn| probability allowed")
+
     # --- documents and answers ---------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = None
     anthropic_model: str = "claude-sonnet-4-5"
