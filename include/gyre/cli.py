@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gyre.config import ConfigError, Settings, load_settings
+from gyre.data.cli import data
 from gyre.services.credentials import load_or_create, secrets_file
 from gyre.services.process import ServiceError, pid_alive
 from gyre.services.supervisor import (
@@ -204,6 +205,8 @@ def down() -> None:
         stopped = stop_running(settings)
     console.print("Gyre stopped." if stopped else "Gyre was not running.")
 
+
+main.add_command(data)
 
 if __name__ == "__main__":
     main()

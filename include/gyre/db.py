@@ -33,7 +33,12 @@ def engine() -> sa.Engine:
 
 
 def apply_schema(names: Iterable[str], bind: sa.Engine | None = None) -> None:
-    """Run DDL files (idempotent ``create ... if not exists`` statements) in one transaction."""
+    """Run DDL files (idempotent ``create ... if not exists`` statements) in one transaction.
+
+    Concurrent ``create table if not exists`` can still collide in PostgreSQL's catalog (a duplicate
+    ``pg_type`` key) when parallel tasks start together, so schema changes take a shared advisory lock.
+    """
     with (bind or engine()).begin() as connection:
+        connection.exec_driver_sql("select pg_advisory_xact_lock(hashtext('gyre:schema'))")
         for name in names:
             connection.exec_driver_sql(sql_text(name))
