@@ -1,0 +1,1 @@
+"""Register, gate and promote: MLflow aliases (`challenger`, `champion`, `previous-champion`), audited moves."""
