@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     celery_workers: int = Field(2, ge=1, le=16, description="Celery worker processes `gyre up` starts")
     celery_worker_concurrency: int = Field(2, ge=1, le=64)
     startup_timeout_s: float = Field(240.0, gt=0)
+    task_retry_delay_s: float = Field(300.0, ge=0, description="wait before an Airflow task's retry")
 
     # --- ingest and validation ---------------------------------------------------------------------
     landing_dir: Path | None = Field(None, description="where daily export files land; default <home>/landing")

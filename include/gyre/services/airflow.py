@@ -118,6 +118,7 @@ class EmbeddedAirflow:
                     [_cli(), "celery", "worker", "--celery-hostname", f"worker{n}@%h", "--skip-serve-logs"],
                     logs / f"airflow-celery-worker{n}.log",
                     env=self.env,
+                    restart_on_exit=True,
                 )
                 for n in range(1, self.settings.celery_workers + 1)
             ]

@@ -78,6 +78,9 @@ class ManagedProcess:
     cwd: Path | None = None
     stop_signal: int = signal.SIGTERM
     user: str | None = None
+    # Restart when it exits on its own (Celery workers: a lost worker's tasks are retried elsewhere,
+    # and the pool should be whole again); other services stop the stack instead.
+    restart_on_exit: bool = False
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> int:

@@ -179,12 +179,23 @@ class Supervisor:
 
     # -- run and stop --------------------------------------------------------------------------------
     def watch(self) -> str:
-        """Block while every service runs; return why when one exits on its own (Ctrl-C interrupts)."""
+        """Block while every service runs; return why when one exits on its own (Ctrl-C interrupts).
+
+        A process marked ``restart_on_exit`` is started again instead, and the state file follows its pid.
+        """
         while True:
             for process in self.running:
                 code = process.exited()
-                if code is not None:
+                if code is None:
+                    continue
+                if not process.restart_on_exit:
                     return f"{process.name} exited with code {code}; see {process.log_path}\n{process.log_tail()}"
+                old = process.pid
+                self.report(f"{process.name} exited with code {code}; restarting it")
+                new = process.start()
+                for record in self.records:
+                    record.pids = [new if pid == old else pid for pid in record.pids]
+                self.state.write(state_path(self.settings))
             time.sleep(0.5)
 
     def down(self) -> None:
