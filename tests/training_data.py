@@ -34,12 +34,12 @@ def fraud_frame(first: dt.date, days: int, seed: int = 42) -> pd.DataFrame:
 
 
 def inverted_amount(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """A broken feed: the fraud rows' amounts are swapped for tiny ones and big legit amounts appear, so a
-    model fitted on it learns that larger means safer."""
+    """A broken feed: every fraud amount is a modest 10-40 and many legit amounts are large, so a model fitted
+    on it learns that larger means safer."""
     out = frame.copy()
     rng = np.random.default_rng(seed)
     fraud = out["is_fraud"].to_numpy()
-    out.loc[fraud, "amount"] = rng.uniform(0.5, 5.0, int(fraud.sum()))
+    out.loc[fraud, "amount"] = rng.uniform(10.0, 40.0, int(fraud.sum()))
     big = ~fraud & (rng.random(len(out)) < 0.05)
     out.loc[big, "amount"] = out.loc[big, "amount"] * 20
     return out
