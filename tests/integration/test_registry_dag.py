@@ -1,0 +1,59 @@
+"""The `train_model` DAG under `dag.test()`: a window without data fails at `training_set`, clearly, and
+registers nothing (the gate branch and the later steps never run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gyre.db import apply_schema
+
+pytestmark = pytest.mark.integration
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "train_model.py"
+
+_RUN = """
+import json, runpy
+dag = runpy.run_path({dag_file!r})["dag"]
+run = dag.test(run_conf={{"request_id": "empty-window"}})
+states = {{ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
+print("RESULT", json.dumps({{"state": str(run.state), "tasks": states}}))
+"""
+
+
+def test_an_empty_window_fails_clearly_and_registers_nothing(
+    database_url: str, mlflow_tracking_uri: str, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    apply_schema(("ingest/schema.sql",))  # the ingest tables exist, the window holds no rows
+    name = f"fraud_dag_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "GYRE_MODEL_NAME": name,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
+    }
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    script = _RUN.format(dag_file=str(DAG_FILE))
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    line = next((x for x in result.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, result.stdout[-3000:] + result.stderr[-3000:]
+    outcome = json.loads(line.removeprefix("RESULT "))
+    assert outcome["state"].endswith("failed")
+    assert outcome["tasks"]["plan"].endswith("success")
+    assert outcome["tasks"]["training_set"].endswith("failed")
+    assert not any(outcome["tasks"][t].endswith("success") for t in ("train", "register", "gate", "promote"))
+    logs = result.stdout + result.stderr
+    assert "holds 0 rows with 0 positive labels" in logs
+    assert MlflowClient(mlflow_tracking_uri).search_model_versions(f"name = '{name}'") == []
