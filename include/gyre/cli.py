@@ -15,6 +15,7 @@ from rich.table import Table
 
 from gyre.config import ConfigError, Settings, load_settings
 from gyre.data.cli import data
+from gyre.registry.cli import model
 from gyre.services.credentials import load_or_create, secrets_file
 from gyre.services.process import ServiceError, pid_alive
 from gyre.services.supervisor import (
@@ -207,6 +208,7 @@ def down() -> None:
 
 
 main.add_command(data)
+main.add_command(model)
 
 if __name__ == "__main__":
     main()
