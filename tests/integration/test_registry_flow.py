@@ -15,8 +15,8 @@ from gyre.config import load_settings
 from gyre.registry import audit, models
 from gyre.training import flow
 from gyre.training.spec import FRAUD
+from gyre.training.synthetic import fraud_frame
 from gyre.training.tracking import Lineage
-from tests.training_data import fraud_frame
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from gyre.export.onnx import OnnxScorer, convert, parity, try_int8
 from gyre.registry.behaviour import check_all
 from gyre.training.report import model_card, plots
 from gyre.training.spec import FRAUD
+from gyre.training.synthetic import fraud_frame, inverted_amount
 from gyre.training.train import fit
-from tests.training_data import fraud_frame, inverted_amount
 
 FIRST = dt.date(2026, 3, 2)
 SETTINGS = load_settings(training_min_rows=1000)

@@ -1,7 +1,9 @@
-"""A training frame shaped like FeatureService output, derived from the ingest generator's transactions.
+"""Training frames shaped like FeatureService output, derived from the ingest generator's transactions.
 
-The generator's fraud mechanisms (stolen cards used abroad at night for large amounts, card testing,
-compromised merchants) give the model real signal; the truth column stands in for matured chargebacks.
+For tests, benchmarks and trying the stage without a running stack: the real training set comes from
+Feast (``gyre.training.dataset``). The generator's fraud mechanisms (stolen cards used abroad at night for
+large amounts, card testing, compromised merchants) give the model real signal; the truth column stands in
+for matured chargebacks.
 """
 
 from __future__ import annotations

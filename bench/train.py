@@ -1,0 +1,97 @@
+"""Training time on a large window, and ONNX against scikit-learn prediction latency in the same run.
+
+    .venv/bin/python bench/train.py                 # 1,000,000 rows (about 330 generated days)
+    .venv/bin/python bench/train.py --rows 200000
+
+Rows come from the ingest generator (realistic fraud mechanisms, ~1 % positives), shaped like the
+FeatureService output. Latency is measured for one row and for batches of 1,000, each engine single-threaded,
+on the same fitted pipeline and its ONNX twin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def _timed(fn, repeats: int) -> list[float]:  # noqa: ANN001
+    fn()  # warm-up
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _p(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    from threadpoolctl import threadpool_limits
+
+    from gyre.config import load_settings
+    from gyre.export.onnx import OnnxScorer, convert, parity
+    from gyre.training.spec import FRAUD
+    from gyre.training.synthetic import fraud_frame
+    from gyre.training.train import fit
+
+    started = time.perf_counter()
+    chunks, first, total = [], dt.date(2025, 1, 6), 0
+    while total < args.rows:
+        chunk = fraud_frame(first, 30)
+        chunks.append(chunk)
+        total += len(chunk)
+        first += dt.timedelta(days=30)
+    frame = pd.concat(chunks, ignore_index=True).iloc[: args.rows]
+    print(
+        f"generated {len(frame):,} rows ({frame['is_fraud'].mean():.2%} fraud) in {time.perf_counter() - started:.1f} s"
+    )
+
+    started = time.perf_counter()
+    model = fit(frame, FRAUD, load_settings())
+    total_s = time.perf_counter() - started
+    print(
+        f"training on {len(model.split.train):,} rows: pipeline fit {model.fit_seconds:.1f} s; with threshold, "
+        f"metrics and permutation importance {total_s:.1f} s (test PR-AUC {model.test.pr_auc:.4f})"
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        started = time.perf_counter()
+        path.write_bytes(convert(model.pipeline, model.numeric, model.categorical))
+        print(f"ONNX conversion {time.perf_counter() - started:.2f} s, {path.stat().st_size / 1e6:.2f} MB")
+        scorer = OnnxScorer(path, model.numeric, model.categorical)
+        test = model.inputs(model.split.test)
+        check = parity(model.pipeline, scorer, test, 1e-5)
+        print(
+            f"parity on {check.rows:,} test rows: max |diff| {check.max_abs_diff:.2e} ({'ok' if check.ok else 'FAIL'})"
+        )
+        one, batch = test.iloc[:1], test.iloc[:1000]
+        with threadpool_limits(1):
+            for label, rows, repeats in (("1 row", one, 300), ("1,000 rows", batch, 50)):
+                sk = _timed(lambda rows=rows: model.pipeline.predict_proba(rows), repeats)
+                ox = _timed(lambda rows=rows: scorer.proba(rows), repeats * 5)
+                print(
+                    f"{label:>10}: scikit-learn p50 {statistics.median(sk) * 1e3:8.3f} ms "
+                    f"p99 {_p(sk, 99) * 1e3:8.3f} ms"
+                    f" | ONNX p50 {statistics.median(ox) * 1e3:7.3f} ms p99 {_p(ox, 99) * 1e3:7.3f} ms"
+                    f" | ONNX {statistics.median(sk) / statistics.median(ox):.0f}x faster"
+                )
+
+
+if __name__ == "__main__":
+    main()
