@@ -69,7 +69,6 @@ def celery_env() -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
         **isolated_env(home),
-        "GYRE_AIRFLOW_EXECUTOR": "celery",
         "GYRE_CELERY_WORKERS": "2",
         "GYRE_TASK_RETRY_DELAY_S": "2",
         # A killed worker's task stops heartbeating; let the scheduler notice in seconds, not five minutes.
@@ -77,7 +76,7 @@ def celery_env() -> Iterator[dict[str, str]]:
     }
     for inherited in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__UNIT_TEST_MODE"):
         env.pop(inherited, None)
-    up = gyre(env, "up", "--detach")
+    up = gyre(env, "up", "--detach", "--executor", "celery")
     assert up.returncode == 0, up.stderr
     generated = subprocess.run(
         [GYRE, "data", "generate", "--start", str(FIRST), "--end", str(LAST)],
