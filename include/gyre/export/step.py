@@ -23,6 +23,15 @@ def export_run(run_id: str, label: str, settings: Settings | None = None) -> dic
     """Convert, check parity, try int8; log artifacts, metric and tags to the run. Safe to run twice."""
     settings = settings or get_settings()
     run = TrackedRun(run_id)
+    if PARITY_TAG in run.run_tags:
+        metrics = client().get_run(run_id).data.metrics
+        log.info("run %s was already exported (parity %s)", run_id, run.run_tags[PARITY_TAG])
+        return {
+            "parity": run.run_tags[PARITY_TAG],
+            "max_abs_diff": metrics["onnx_parity_max_abs_diff"],
+            "rows": len(run.holdout),
+            "int8": run.run_tags.get("gyre.onnx_int8", ""),
+        }
     pipeline = run.pipeline
     numeric, categorical = run.numeric, run.categorical
     holdout = run.holdout

@@ -47,6 +47,8 @@ def find_request(name: str, request_key: str) -> tuple[str, str | None] | None:
     """``(run_id, version or None)`` of a finished training run made for ``request_key``, if there is one."""
     import mlflow
 
+    if "'" in request_key or "`" in request_key:
+        raise ValueError(f"a request key cannot hold quotes: {request_key!r}")
     experiment = client().get_experiment_by_name(name)
     if experiment is None:
         return None
