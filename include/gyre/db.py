@@ -14,6 +14,11 @@ import sqlalchemy as sa
 from gyre.config import get_settings
 from gyre.services.endpoints import database_url
 
+# Concurrent ``create ... if not exists`` collides in PostgreSQL's catalog (a duplicate ``pg_type`` key), and
+# ``create index if not exists`` takes a share lock on its table that deadlocks with writers of a longer
+# transaction: every schema change runs in its own short transaction under this advisory lock.
+SCHEMA_LOCK = "select pg_advisory_xact_lock(hashtext('gyre:schema'))"
+
 
 @functools.cache
 def sql_text(name: str) -> str:
@@ -33,12 +38,8 @@ def engine() -> sa.Engine:
 
 
 def apply_schema(names: Iterable[str], bind: sa.Engine | None = None) -> None:
-    """Run DDL files (idempotent ``create ... if not exists`` statements) in one transaction.
-
-    Concurrent ``create table if not exists`` can still collide in PostgreSQL's catalog (a duplicate
-    ``pg_type`` key) when parallel tasks start together, so schema changes take a shared advisory lock.
-    """
+    """Run DDL files (idempotent ``create ... if not exists`` statements) in one transaction, under SCHEMA_LOCK."""
     with (bind or engine()).begin() as connection:
-        connection.exec_driver_sql("select pg_advisory_xact_lock(hashtext('gyre:schema'))")
+        connection.exec_driver_sql(SCHEMA_LOCK)
         for name in names:
             connection.exec_driver_sql(sql_text(name))

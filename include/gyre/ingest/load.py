@@ -22,6 +22,7 @@ from great_expectations.core import ExpectationSuiteValidationResult
 from psycopg.types.json import Jsonb
 
 from gyre.config import Settings, get_settings
+from gyre.db import SCHEMA_LOCK
 from gyre.ingest import queries
 from gyre.ingest.reader import LINE, Layout, Rejected, printable, read_chunks
 from gyre.services.endpoints import libpq_url
@@ -97,8 +98,11 @@ def interval(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
-def ensure_schema(conn: psycopg.Connection) -> None:
-    conn.execute(queries.schema())
+def ensure_schema(conninfo: str) -> None:
+    """Create the ingest tables in a short transaction of its own, before (never inside) an interval's load."""
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(SCHEMA_LOCK)
+        conn.execute(queries.schema())
 
 
 def _copy_valid(cur: psycopg.Cursor, feed: Feed, valid: pd.DataFrame, source: str) -> None:
@@ -184,8 +188,9 @@ def ingest(
     files = landing_files(landing, feed, day)
     start, end = interval(day)
     params = {"feed": feed.name, "batch_date": day, "start": start, "end": end}
-    with psycopg.connect(conninfo or libpq_url(settings)) as conn, conn.cursor() as cur:
-        ensure_schema(conn)
+    conninfo = conninfo or libpq_url(settings)
+    ensure_schema(conninfo)
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
         cur.execute(queries.statement("lock_interval", feed), params)
         cur.execute(queries.statement("create_stage", feed))
         cur.execute(queries.statement("create_quarantine_stage", feed))
