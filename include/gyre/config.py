@@ -97,6 +97,31 @@ class Settings(BaseSettings):
     # --- documents and answers ---------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = None
     anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_base_url: str | None = Field(None, description="Messages API endpoint; unset = Anthropic's own")
+    anthropic_max_retries: int = Field(3, ge=0, le=10, description="retries (exponential backoff) before a 503")
+    anthropic_timeout_s: float = Field(30.0, gt=0, description="per-request timeout of the Messages API")
+    anthropic_max_tokens: int = Field(1024, ge=16, le=8192, description="longest answer generated")
+    rag_docs_dir: Path | None = Field(None, description="folder the document index mirrors; default docs_corpus/")
+    rag_golden_set: Path | None = Field(
+        None, description="questions with the documents that answer them; default docs_corpus/golden_set.json"
+    )
+    rag_embedding_model: str = Field(
+        "all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (the packaged weights) or a local model directory"
+    )
+    rag_embedding_batch: int = Field(32, ge=1, le=1024, description="texts embedded per batch")
+    rag_chunk_words: int = Field(160, ge=20, le=2000, description="longest chunk, in words")
+    rag_chunk_overlap: int = Field(30, ge=0, le=500, description="words a chunk repeats from the one before")
+    rag_top_k: int = Field(5, ge=1, le=50, description="chunks an answer is grounded in")
+    rag_candidates: int = Field(40, ge=5, le=1000, description="candidates per retriever before fusion")
+    rag_rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant")
+    rag_hnsw_ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth (recall vs latency)")
+    rag_gate_min_recall_at_5: float = Field(0.8, ge=0, le=1, description="a new index version needs this recall@5")
+    rag_gate_min_mrr: float = Field(0.6, ge=0, le=1, description="a new index version needs this MRR")
+    rag_gate_max_drop: float = Field(0.02, ge=0, le=1, description="largest recall@5/MRR loss allowed vs the live one")
+    rag_daily_budget_usd: float = Field(5.0, ge=0, description="generation spend per UTC day; then extractive answers")
+    langfuse_public_key: str | None = Field(None, description="tracing is off unless both keys are set")
+    langfuse_secret_key: SecretStr | None = None
+    langfuse_base_url: str = Field("https://cloud.langfuse.com", description="Langfuse server (OTLP/HTTP)")
 
     @field_validator("bind_host")
     @classmethod
@@ -116,6 +141,14 @@ class Settings(BaseSettings):
     @property
     def landing(self) -> Path:
         return self.landing_dir or self.home / "landing"
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.rag_docs_dir or self.project_root / "docs_corpus"
+
+    @property
+    def golden_set(self) -> Path:
+        return self.rag_golden_set or self.project_root / "docs_corpus" / "golden_set.json"
 
 
 def _one_line(error: ValidationError) -> str:
