@@ -26,7 +26,7 @@ def free_port() -> int:
 
 def isolated_env(home: Path) -> dict[str, str]:
     """GYRE_* variables that give a private home and free ports, for this session or a child stack."""
-    ports = ("POSTGRES", "REDIS", "MLFLOW", "AIRFLOW", "AIRFLOW_WORKER_LOG", "AIRFLOW_TRIGGER_LOG")
+    ports = ("POSTGRES", "REDIS", "MLFLOW", "AIRFLOW", "AIRFLOW_WORKER_LOG", "AIRFLOW_TRIGGER_LOG", "FEAST")
     return {"GYRE_HOME": str(home), **{f"GYRE_{name}_PORT": str(free_port()) for name in ports}}
 
 

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     redis_port: Port = 63799
     airflow_port: Port = 8080
     mlflow_port: Port = 5000
+    feast_port: Port = Field(6566, description="Feast feature server (online features over HTTP)")
     airflow_worker_log_port: Port = Field(8793, description="where task logs are served while tasks run")
     airflow_trigger_log_port: Port = 8794
     airflow_parallelism: int = Field(4, ge=1, le=64, description="task slots across the whole Airflow")
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
         2.0, gt=1, description="a day's rows must lie within median/band..median*band of recent days"
     )
     ingest_history_days: int = Field(14, ge=1, description="recent loaded days the row-count rule compares with")
+
+    # --- features ----------------------------------------------------------------------------------
+    feature_skew_sample: int = Field(50, ge=1, le=10_000, description="entities per view the skew check compares")
+    feature_skew_tolerance: float = Field(1e-6, gt=0, description="largest |online - offline| a feature may differ by")
 
     # --- monitoring and retraining -----------------------------------------------------------------
     drift_max_drifted_share: float = Field(0.3, gt=0, le=1, description="retrain when this share of features drifts")
