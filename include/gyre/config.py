@@ -99,6 +99,20 @@ class Settings(BaseSettings):
     gate_min_pr_auc: float = Field(0.2, ge=0, le=1, description="floor a first model must clear")
     onnx_parity_tolerance: float = Field(1e-5, gt=0, description="largest |ONNX - scikit-learn| probability allowed")
 
+    # --- serving -----------------------------------------------------------------------------------
+    serving_port: Port = Field(3000, description="the scoring endpoint (BentoML) on bind_host")
+    serving_api_keys: SecretStr | None = Field(
+        None, description="comma-separated extra API keys; the generated serving key is always accepted"
+    )
+    serving_rate_limit: int = Field(6000, ge=1, description="requests one API key may make per rate window")
+    serving_rate_window_s: int = Field(60, ge=1, le=3600, description="length of the rate-limit window")
+    serving_max_body_bytes: int = Field(262_144, ge=1024, description="larger request bodies get 413")
+    serving_max_batch: int = Field(500, ge=1, le=10_000, description="most transactions one /score_batch may carry")
+    serving_poll_interval_s: float = Field(5.0, gt=0, description="how often the registry alias is checked")
+    serving_log_queue: int = Field(10_000, ge=1, description="prediction-log rows buffered; more are dropped")
+    serving_log_batch: int = Field(500, ge=1, description="prediction-log rows written per insert")
+    serving_workers: int = Field(1, ge=1, le=16, description="BentoML worker processes")
+
     # --- documents and answers ---------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = None
     anthropic_model: str = "claude-sonnet-4-5"
