@@ -19,6 +19,7 @@ log = logging.getLogger("gyre.notify")
 class Event(StrEnum):
     DRIFT = "drift"
     RETRAIN = "retrain"
+    NO_ACTION = "no_action"
     GATE_REJECTED = "gate_rejected"
     PROMOTED = "promoted"
     ROLLBACK = "rollback"
