@@ -31,6 +31,18 @@ RETRAIN_REQUEST = Asset("retrain_request")
 CHAMPION_MODEL = Asset("champion_model")
 
 
+def _close_request(ti: Any, event: str, message: str) -> None:  # noqa: ANN401
+    """Notify the outcome; a retrain asked for by monitoring is marked done, so the guardrails count it finished."""
+    from gyre.notify import Event, notify
+
+    plan = ti.xcom_pull(task_ids="plan") or {}
+    if plan.get("retrain_night"):
+        from gyre.monitoring.store import set_retrain_status
+
+        set_retrain_status(dt.datetime.fromisoformat(plan["retrain_night"]), "done")
+    notify(Event(event), message, {"request_key": plan.get("request_key")})
+
+
 @dag(
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"), assets=RETRAIN_REQUEST),
     start_date=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
@@ -48,14 +60,21 @@ def train_model() -> None:
 
         window = TrainingWindow.ending(dag_run.run_after)
         key = (params or {}).get("request_id")
+        night = None
         for events in (triggering_asset_events or {}).values():
             for event in events:
+                night = night or event.extra.get("interval_start")
                 key = key or f"retrain:{event.extra.get('interval_start') or event.timestamp.isoformat()}"
+        if night:
+            from gyre.monitoring.store import set_retrain_status
+
+            set_retrain_status(dt.datetime.fromisoformat(night), "running")  # the guardrails see it in flight
         return {
             "start": window.start.isoformat(),
             "end": window.end.isoformat(),
             "labels_as_of": window.labels_as_of.isoformat(),
             "request_key": key or window.key(),
+            "retrain_night": night,
         }
 
     @task
@@ -128,6 +147,7 @@ def train_model() -> None:
         name = get_settings().model_name
         move(name, version, decision["summary"], decision["metrics"])
         outlet_events[CHAMPION_MODEL].extra = {"model": name, "version": version}
+        _close_request(ti, "promoted", f"{name} version {version} is the champion: {decision['summary']}")
 
     @task
     def reject(version: str, ti=None) -> None:  # noqa: ANN001
@@ -136,6 +156,7 @@ def train_model() -> None:
 
         decision = ti.xcom_pull(task_ids="gate", key="decision")
         record(get_settings().model_name, version, decision["summary"], decision["metrics"])
+        _close_request(ti, "gate_rejected", f"version {version} rejected by the gate: {decision['summary']}")
 
     run_id = train(training_set(plan()))
     version = register(run_id, export_onnx(run_id))
