@@ -16,8 +16,10 @@ import pandas as pd
 from gyre.data import source
 
 
-def fraud_frame(first: dt.date, days: int, seed: int = 42) -> pd.DataFrame:
-    raw = pd.concat([source.transactions(seed, first + dt.timedelta(days=i)) for i in range(days)], ignore_index=True)
+def fraud_frame(first: dt.date, days: int, seed: int = 42, scenario: str = "baseline") -> pd.DataFrame:
+    raw = pd.concat(
+        [source.transactions(seed, first + dt.timedelta(days=i), scenario) for i in range(days)], ignore_index=True
+    )
     return pd.DataFrame(
         {
             "transaction_id": raw["transaction_id"],
