@@ -1,0 +1,117 @@
+"""Hybrid retrieval: vector search (HNSW) and full-text search, fused by reciprocal rank, with filters.
+
+Filters are a closed set of keys, each validated and passed as a bound parameter; an unknown key, or a value
+of the wrong shape, is refused with a ``FilterError`` that names the allowed keys (an HTTP 400 upstream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gyre.config import Settings, get_settings
+from gyre.db import apply_schema, engine, query
+
+SCHEMA = ("rag/schema.sql",)
+MAX_QUESTION_CHARS = 2000
+MAX_FILTER_CHARS = 200
+# key -> (SQL parameter, whether a list of values is allowed)
+ALLOWED_FILTERS: dict[str, tuple[str, bool]] = {
+    "category": ("category", True),
+    "team": ("team", False),
+    "tag": ("tag", False),
+    "source": ("source", False),
+}
+
+
+class FilterError(ValueError):
+    """A filter the index does not support; the message says which keys are allowed."""
+
+
+class QuestionError(ValueError):
+    """An empty or oversized question."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    score: float
+    vector_rank: int | None
+    text_rank: int | None
+    version_id: int
+    source: str
+    ordinal: int
+    heading: str
+    content: str
+    title: str
+    category: str | None
+    team: str | None
+    content_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def filter_params(filters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """SQL parameters for ``filters``; every allowed key is present (``None`` means no filter)."""
+    params: dict[str, Any] = {param: None for param, _ in ALLOWED_FILTERS.values()}
+    if filters is None:
+        return params
+    if not isinstance(filters, Mapping):
+        raise FilterError("filters must be an object of key: value")
+    allowed = ", ".join(sorted(ALLOWED_FILTERS))
+    for key, value in filters.items():
+        if key not in ALLOWED_FILTERS:
+            raise FilterError(f"unknown filter {str(key)[:40]!r}; allowed filters: {allowed}")
+        param, many = ALLOWED_FILTERS[key]
+        values = value if many and isinstance(value, list) else [value]
+        if isinstance(value, list) and not many:
+            raise FilterError(f"filter {key!r} takes one string")
+        if not values or not all(isinstance(v, str) and 0 < len(v) <= MAX_FILTER_CHARS for v in values):
+            raise FilterError(f"filter {key!r} takes non-empty strings of at most {MAX_FILTER_CHARS} characters")
+        params[param] = values if many else values[0]
+    return params
+
+
+def check_question(question: Any) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("question must be a non-empty string")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"question is longer than {MAX_QUESTION_CHARS} characters")
+    return question.strip()
+
+
+def embed_query(text: str, settings: Settings) -> str:
+    from gyre.rag.embedder import as_pgvector, get_embedder
+
+    embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+    return as_pgvector(embedder.embed([text])[0])
+
+
+def search(
+    question: str,
+    filters: Mapping[str, Any] | None = None,
+    *,
+    k: int | None = None,
+    version_id: int | None = None,
+    settings: Settings | None = None,
+    embedding: str | None = None,
+) -> list[Hit]:
+    """The ``k`` best chunks of a version (default: the live one), best first, with fused scores."""
+    settings = settings or get_settings()
+    params = filter_params(filters)
+    question = check_question(question)
+    apply_schema(SCHEMA)
+    params |= {
+        "query": question,
+        "embedding": embedding or embed_query(question, settings),
+        "version_id": version_id,
+        "candidates": max(settings.rag_candidates, k or settings.rag_top_k),
+        "rrf_k": settings.rag_rrf_k,
+        "k": k or settings.rag_top_k,
+    }
+    with engine().begin() as connection:
+        connection.execute(query("rag/set_ef_search.sql"), {"ef_search": str(settings.rag_hnsw_ef_search)})
+        rows = connection.execute(query("rag/hybrid_search.sql"), params).mappings().all()
+    return [Hit(**{**row, "score": float(row["score"])}) for row in rows]

@@ -1,0 +1,1 @@
+select source, content_hash from rag_documents where version_id = :version_id

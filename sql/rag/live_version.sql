@@ -1,0 +1,3 @@
+select version_id, config_hash, status, embedding_model, chunk_words, chunk_overlap, recall_at_5, mrr
+from rag_index_versions
+where status = 'live'

@@ -1,0 +1,1 @@
+update rag_index_versions set status = 'retired' where status = 'live'

@@ -1,0 +1,1 @@
+update rag_index_versions set status = :status where version_id = :version_id

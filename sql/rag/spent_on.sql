@@ -1,0 +1,1 @@
+select coalesce((select cost_usd from rag_usage where day = :day), 0) as cost_usd
