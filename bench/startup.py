@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,15 +21,11 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from gyre.services.process import free_port
+
 GYRE = str(Path(sys.executable).parent / "gyre")
 PORTS = ("POSTGRES", "REDIS", "MLFLOW", "AIRFLOW", "AIRFLOW_WORKER_LOG", "AIRFLOW_TRIGGER_LOG")
 console = Console()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def stack_rss_mb(home: Path) -> tuple[float, int]:

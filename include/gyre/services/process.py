@@ -21,6 +21,13 @@ class ServiceError(RuntimeError):
     """A service failed to start or become ready; the message says which and where its log is."""
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now (for private stacks in tests and benchmarks)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
