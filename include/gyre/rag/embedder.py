@@ -46,7 +46,7 @@ class Embedder:
         self.name = name
         self.batch_size = batch_size
         self._model = SentenceTransformer(str(model_path(name)), device="cpu", local_files_only=True)
-        width = self._model.get_sentence_embedding_dimension()
+        width = self._model.get_embedding_dimension()
         if width != DIMENSIONS:
             raise ConfigError(
                 f"invalid setting GYRE_RAG_EMBEDDING_MODEL: the index stores {DIMENSIONS}-dimensional vectors "

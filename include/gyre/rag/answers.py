@@ -1,0 +1,336 @@
+"""Answer a question from the document index: retrieve, then generate with Claude, or extract.
+
+``answer(question, filters, stream=...)`` is the function an HTTP endpoint calls. It returns an
+``AnswerResult`` (or, when streaming, an ``AnswerStream`` of text deltas ending with the result). The
+generated answer cites the retrieved chunks as [n]. Without an Anthropic API key, or once the day's
+generation budget is spent, the answer is extractive: the most relevant sentences of the top chunks,
+labelled as such. Bad filters or questions raise ``ValueError`` subclasses (a 400); an API that still fails
+after the SDK's retries with exponential backoff raises ``AnswerUnavailable`` (a 503).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from gyre.config import Settings, get_settings
+from gyre.rag import costs, prompt, tracing
+from gyre.rag.retrieval import Hit, check_question, filter_params, search
+
+Mode = Literal["generated", "extractive"]
+EXTRACTIVE_LABEL = "Extractive answer"
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_ITEM = re.compile(r"^(?:[-*+]|\d+\.|\|)\s*")
+_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "should",
+        "the",
+        "this",
+        "to",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+        "you",
+        "our",
+        "my",
+        "me",
+        "there",
+        "their",
+        "about",
+        "after",
+        "before",
+        "into",
+        "not",
+        "no",
+    ]
+)
+
+
+class AnswerUnavailable(RuntimeError):
+    """The language model could not be reached or kept failing after retries (an HTTP 503)."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    source: str
+    title: str
+    heading: str
+    chunk_id: int
+    score: float
+
+
+@dataclass
+class AnswerResult:
+    question: str
+    answer: str
+    mode: Mode
+    citations: list[Citation]
+    trace_id: str | None
+    model: str | None = None
+    index_version: int | None = None
+    usage: dict[str, int] | None = None
+    cost_usd: float | None = None
+    note: str | None = None  # why an answer is extractive
+    latency_ms: float = 0.0
+    sources: list[Citation] = field(default_factory=list)  # every chunk the answer was grounded in
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AnswerStream:
+    """Iterate for events: ``{"event": "delta", "text": ...}`` then ``{"event": "done", "result": {...}}``
+    (or ``{"event": "error", "message": ...}`` if the stream breaks after it started)."""
+
+    def __init__(self, events: Iterator[dict[str, Any]], mode: Mode, trace_id: str | None) -> None:
+        self._events = events
+        self.mode = mode
+        self.trace_id = trace_id
+        self.result: AnswerResult | None = None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for event in self._events:
+            if event["event"] == "done":
+                self.result = event.pop("_result")
+            yield event
+
+    def text(self) -> Iterator[str]:
+        """Only the text deltas."""
+        for event in self:
+            if event["event"] == "delta":
+                yield event["text"]
+
+
+def _citation(n: int, hit: Hit) -> Citation:
+    return Citation(n, hit.source, hit.title, hit.heading, hit.chunk_id, round(hit.score, 6))
+
+
+def _terms(text: str) -> set[str]:
+    return {w[:6] for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def sentences(content: str) -> list[str]:
+    """Sentences of a chunk: hard-wrapped lines joined, list items and table rows kept apart, markup dropped."""
+    out = []
+    for block in re.split(r"\n\s*\n", content):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        items: list[str] = []
+        for line in lines:
+            if _ITEM.match(line) or not items:
+                items.append(line)
+            else:
+                items[-1] += " " + line
+        for item in items:
+            item = _ITEM.sub("", item).replace("**", "").replace("`", "").strip(" |#>")
+            out.extend(s.strip() for s in _SENTENCE.split(item) if len(s.split()) >= 4)
+    return out
+
+
+def extractive_answer(question: str, hits: Sequence[Hit], note: str, per_chunk: int = 2, chunks: int = 3) -> str:
+    """The sentences of the top chunks that share most terms with the question, each cited [n]."""
+    wanted = _terms(question)
+    lines = []
+    for n, hit in enumerate(hits[:chunks], start=1):
+        scored = [(len(_terms(s) & wanted), i, s) for i, s in enumerate(sentences(hit.content))]
+        best = sorted((x for x in scored if x[0] > 0), key=lambda x: (-x[0], x[1]))[:per_chunk]
+        if best:
+            text = " ".join(s for _, _, s in sorted(best, key=lambda x: x[1]))
+            lines.append(f"- {text} [{n}]")
+    if not lines:
+        return f"{EXTRACTIVE_LABEL} ({note}): {prompt.DONT_KNOW}: no indexed document matches this question."
+    return f"{EXTRACTIVE_LABEL} ({note}); the most relevant passages, quoted from the documents:\n\n" + "\n".join(lines)
+
+
+@functools.cache
+def _anthropic(api_key: str, base_url: str | None, max_retries: int, timeout: float) -> Any:
+    import anthropic
+
+    return anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout)
+
+
+def _request(question: str, hits: Sequence[Hit], settings: Settings) -> dict[str, Any]:
+    return {
+        "model": settings.anthropic_model,
+        "max_tokens": settings.anthropic_max_tokens,
+        "system": [{"type": "text", "text": prompt.SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": prompt.user_message(question, hits)}],
+    }
+
+
+def answer(
+    question: str,
+    filters: Mapping[str, Any] | None = None,
+    *,
+    stream: bool = False,
+    settings: Settings | None = None,
+) -> AnswerResult | AnswerStream:
+    """Answer ``question`` from the live index, optionally narrowed by ``filters``."""
+    settings = settings or get_settings()
+    question = check_question(question)
+    filter_params(filters)  # refuse bad filters before any work is done
+    started = time.perf_counter()
+    root = tracing.start_trace(
+        "ask", {"question": question, "filters": dict(filters or {})}, {"stream": stream}, settings
+    )
+    retrieval = root.start_observation(name="retrieval", as_type="retriever", input={"question": question})
+    try:
+        hits = search(question, filters, settings=settings)
+    except Exception as error:
+        retrieval.update(level="ERROR", status_message=type(error).__name__).end()
+        root.update(level="ERROR", status_message=type(error).__name__).end()
+        raise
+    retrieval.update(
+        output=[{"n": n, "source": h.source, "heading": h.heading, "score": h.score} for n, h in enumerate(hits, 1)],
+        metadata={"index_version": hits[0].version_id if hits else None, "k": settings.rag_top_k},
+    ).end()
+    sources = [_citation(n, hit) for n, hit in enumerate(hits, start=1)]
+    base = {
+        "question": question,
+        "trace_id": root.trace_id,
+        "index_version": hits[0].version_id if hits else None,
+        "sources": sources,
+    }
+
+    note = None
+    if not hits:
+        note = "no indexed document matches the question"
+    elif settings.anthropic_api_key is None:
+        note = "no Anthropic API key is configured"
+    elif costs.spent() >= settings.rag_daily_budget_usd:
+        note = f"the daily generation budget of ${settings.rag_daily_budget_usd:.2f} is spent"
+    if note is not None:
+        text = extractive_answer(question, hits, note)
+        numbers = prompt.cited_numbers(text, len(hits))
+        result = AnswerResult(
+            answer=text,
+            mode="extractive",
+            citations=[sources[n - 1] for n in numbers],
+            note=note,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            **base,
+        )
+        root.update(output={"answer": text, "mode": "extractive"}, metadata={"note": note}).end()
+        if stream:
+            return AnswerStream(iter([{"event": "delta", "text": text}, _done(result)]), "extractive", root.trace_id)
+        return result
+
+    import anthropic
+
+    client = _anthropic(
+        settings.anthropic_api_key.get_secret_value(),
+        settings.anthropic_base_url,
+        settings.anthropic_max_retries,
+        settings.anthropic_timeout_s,
+    )
+    request = _request(question, hits, settings)
+    generation = root.start_observation(
+        name="generation",
+        as_type="generation",
+        model=settings.anthropic_model,
+        input={"system": prompt.SYSTEM_PROMPT, "messages": request["messages"]},
+        model_parameters={"max_tokens": settings.anthropic_max_tokens},
+    )
+
+    def fail(error: Exception) -> AnswerUnavailable:
+        status = getattr(error, "status_code", None)
+        message = f"the language model is unavailable ({type(error).__name__}{f' {status}' if status else ''})"
+        generation.update(level="ERROR", status_message=message).end()
+        root.update(level="ERROR", status_message=message).end()
+        return AnswerUnavailable(message + "; try again later")
+
+    def finish(text: str, api_usage: Any) -> AnswerResult:
+        usage = costs.Usage.from_api(api_usage)
+        cost = costs.cost(settings.anthropic_model, usage)
+        costs.record(usage, cost["total"])
+        numbers = prompt.cited_numbers(text, len(hits))
+        result = AnswerResult(
+            answer=text,
+            mode="generated",
+            citations=[sources[n - 1] for n in numbers],
+            model=settings.anthropic_model,
+            usage=usage.as_details(),
+            cost_usd=cost["total"],
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            **base,
+        )
+        generation.update(output=text, usage_details=usage.as_details(), cost_details=cost).end()
+        root.update(output={"answer": text, "mode": "generated", "citations": numbers}).end()
+        return result
+
+    if not stream:
+        try:
+            message = client.messages.create(**request)
+        except anthropic.APIError as error:
+            raise fail(error) from error
+        text = "".join(block.text for block in message.content if block.type == "text")
+        return finish(text, message.usage)
+
+    manager = client.messages.stream(**request)
+    try:
+        live = manager.__enter__()  # sends the request: failures (after retries) surface here, before any event
+    except anthropic.APIError as error:
+        raise fail(error) from error
+
+    def events() -> Iterator[dict[str, Any]]:
+        parts: list[str] = []
+        try:
+            first = True
+            for delta in live.text_stream:
+                if first:
+                    generation.update(completion_start_time=_now())
+                    first = False
+                parts.append(delta)
+                yield {"event": "delta", "text": delta}
+            final = live.get_final_message()
+        except anthropic.APIError as error:
+            failure = fail(error)
+            yield {"event": "error", "message": str(failure)}
+            return
+        finally:
+            manager.__exit__(None, None, None)
+        yield _done(finish("".join(parts), final.usage))
+
+    return AnswerStream(events(), "generated", root.trace_id)
+
+
+def _done(result: AnswerResult) -> dict[str, Any]:
+    return {"event": "done", "result": result.as_dict(), "_result": result}
+
+
+def _now() -> Any:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC)
