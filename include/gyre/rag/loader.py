@@ -50,7 +50,7 @@ def load(path: Path, root: Path) -> Document:
     text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
     doc_type = FORMATS[path.suffix.lower()]
     meta: dict[str, object] = {}
-    if doc_type == "markdown":
+    if doc_type in ("markdown", "text"):  # the same optional front matter in both
         text, meta = _split_front_matter(text)
     elif doc_type == "html":
         text, meta = _html_to_markdown(text)
