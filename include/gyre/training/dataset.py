@@ -54,10 +54,10 @@ def spine(window: TrainingWindow) -> pd.DataFrame:
 
 
 def feature_store() -> object:
-    """The Feast store the features stage defines (``feature_repo/``)."""
-    from feast import FeatureStore
+    """The Feast store the features stage defines (``feature_repo/``), configured from Settings."""
+    from gyre.features.store import feature_store as configured
 
-    return FeatureStore(repo_path=str(get_settings().project_root / "feature_repo"))
+    return configured()
 
 
 def build_training_set(

@@ -64,9 +64,10 @@ FRAUD = TrainingSpec(
             description="a foreign transaction at 3 a.m. made ten times larger must not score lower",
             expect="not_lower",
             context={"is_foreign": 1.0, "hour_of_day": 3.0},
-            scale={"amount": 10.0},
+            # The amount and its ratio to the customer's usual amount move together, as in a real request.
+            scale={"txn_amount": 10.0, "amount_to_customer_mean_30d": 10.0},
             # Purchases, not card-testing probes: a 1 EUR digital-goods charge is suspicious because it is tiny.
-            at_least={"amount": 10.0},
+            at_least={"txn_amount": 10.0},
             # Trees are step functions: allow a rare small dip, never a systematic one.
             tolerance=0.05,
             max_failing_share=0.02,

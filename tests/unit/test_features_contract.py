@@ -1,0 +1,70 @@
+"""The feature contract in code: the repo's definitions, the request-time function, and the frames that mirror them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gyre.config import get_settings
+from gyre.features.request import transaction_features
+from gyre.training.spec import FRAUD
+from gyre.training.synthetic import SERVICE_FEATURES, fraud_frame
+
+
+@pytest.fixture(scope="module")
+def definitions():
+    path = get_settings().project_root / "feature_repo" / "definitions.py"
+    spec = importlib.util.spec_from_file_location("gyre_feature_definitions", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_synthetic_frame_has_the_service_columns_in_order(definitions) -> None:
+    service = definitions.fraud_model_v1
+    assert service.name == get_settings().feature_service
+    names = [f.name for projection in service.feature_view_projections for f in projection.features]
+    assert tuple(names) == SERVICE_FEATURES
+    assert len(set(names)) == len(names)
+    frame = fraud_frame(dt.date(2026, 3, 2), 2)
+    assert FRAUD.features(list(frame.columns)) == list(SERVICE_FEATURES)
+
+
+def test_behaviour_cases_use_service_features() -> None:
+    for case in FRAUD.behaviour:
+        used = case.columns - FRAUD.not_features
+        assert used <= set(SERVICE_FEATURES), (case.name, used - set(SERVICE_FEATURES))
+
+
+def test_request_features_from_inputs() -> None:
+    inputs = pd.DataFrame(
+        {
+            "amount": [120.0, 5.0, 40.0],
+            "cust_amount_mean_30d": [40.0, None, 0.0],
+            "cust_last_txn_epoch_s": [1_773_964_800.0 - 90.0, None, 1.0],
+            "event_timestamp": pd.to_datetime(
+                ["2026-03-20 00:00:00", "2026-03-20 03:15:00", "2026-03-20 23:59:59"], utc=True
+            ),
+            "merchant_country": ["FR", "DE", None],
+            "customer_country": ["DE", "DE", "DE"],
+            "channel": ["ecom", "pos", None],
+            "mcc": [5411, 5411.0, None],
+            "card_age_days": [10, None, 3],
+        }
+    )
+    out = transaction_features(inputs)
+    assert out["txn_amount"].tolist() == [120.0, 5.0, 40.0]
+    assert out["amount_to_customer_mean_30d"].iloc[0] == pytest.approx(3.0)
+    assert np.isnan(out["amount_to_customer_mean_30d"].iloc[1]) and np.isnan(out["amount_to_customer_mean_30d"].iloc[2])
+    assert out["hour_of_day"].tolist() == [0.0, 3.0, 23.0]
+    assert out["is_foreign"].iloc[0] == 1.0 and out["is_foreign"].iloc[1] == 0.0 and np.isnan(out["is_foreign"].iloc[2])
+    assert out["seconds_since_prev_txn"].iloc[0] == pytest.approx(90.0)
+    assert np.isnan(out["seconds_since_prev_txn"].iloc[1])
+    assert out["txn_mcc"].tolist() == ["5411", "5411", "__missing__"]
+    assert out["txn_channel"].tolist() == ["ecom", "pos", "__missing__"]
