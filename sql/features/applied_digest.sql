@@ -1,0 +1,1 @@
+select digest from feature_repo_applied where project = :project
