@@ -1,0 +1,127 @@
+"""
+### Build the features of each validated day and serve them from Redis
+
+Runs when ingest has validated a day's transactions **and** its chargebacks (Assets `validated_transactions`
+and `validated_labels`: merchant fraud rates read the labels reported before each transaction, so a day's
+features wait for its label load). Trigger it by hand with `{"day": "YYYY-MM-DD"}` to rebuild one day.
+
+1. `plan`: the days to build: the `day` of each triggering ingest event (a backfill's queued events come as one run);
+2. `compute_features`: delete and insert each day's rows of `customer_features` and `merchant_features`
+   (SQL in `sql/features/`), in one transaction per day: a re-run gives the same rows;
+3. `apply_definitions`: `feast apply` only when `feature_repo/` changed since the last apply;
+4. `materialize`: each day's latest row per customer and merchant into Redis (a newer value already online wins);
+5. `check_freshness`: every entity of the day is online with its latest row, or the run fails;
+6. `check_skew`: sampled transactions read as serving reads them (Redis) and as training reads them (offline
+   as-of join) give equal features within `GYRE_FEATURE_SKEW_TOLERANCE`, or the run fails; then the Asset
+   `online_features` is updated with the days, row counts and the skew sample.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import Asset, Param, dag, task
+
+from gyre.dag_defaults import default_args
+
+VALIDATED_TRANSACTIONS = Asset("validated_transactions")
+VALIDATED_LABELS = Asset("validated_labels")
+ONLINE_FEATURES = Asset("online_features")
+
+
+def _intervals(days: list[str]) -> list[tuple[dt.datetime, dt.datetime]]:
+    from gyre.features.compute import day_interval
+
+    return [day_interval(dt.date.fromisoformat(day)) for day in days]
+
+
+@dag(
+    schedule=VALIDATED_TRANSACTIONS & VALIDATED_LABELS,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,  # one apply and one materialization at a time
+    params={"day": Param(None, type=["null", "string"], format="date", description="build this day (YYYY-MM-DD)")},
+    tags=["gyre", "features", "feast"],
+    default_args=default_args(),
+    doc_md=__doc__,
+)
+def build_features() -> None:
+    @task
+    def plan(params=None, triggering_asset_events=None) -> list[str]:  # noqa: ANN001
+        from airflow.sdk.exceptions import AirflowFailException
+
+        days = {params["day"]} if (params or {}).get("day") else set()
+        for asset, events in (triggering_asset_events or {}).items():
+            if getattr(asset, "name", None) == VALIDATED_TRANSACTIONS.name:
+                days |= {event.extra["day"] for event in events if event.extra.get("day")}
+        if not days:
+            raise AirflowFailException("no day to build: trigger with {'day': 'YYYY-MM-DD'} or via the ingest Assets")
+        return sorted(days)
+
+    @task
+    def compute_features(days: list[str]) -> dict[str, Any]:
+        from gyre.features.compute import compute_interval
+
+        rows = {day: vars(compute_interval(*interval)) for day, interval in zip(days, _intervals(days), strict=True)}
+        return {
+            day: {"customer_rows": r["customer_rows"], "merchant_rows": r["merchant_rows"]} for day, r in rows.items()
+        }
+
+    @task
+    def apply_definitions() -> bool:
+        from gyre.features.materialize import apply_if_changed
+
+        return apply_if_changed()
+
+    @task
+    def materialize(days: list[str], computed: dict[str, Any], applied: bool) -> dict[str, Any]:
+        from gyre.features.materialize import materialize_interval
+
+        done = [materialize_interval(*interval) for interval in _intervals(days)]
+        return {"entities": sum(m.entities for m in done), "seconds": round(sum(m.seconds for m in done), 2)}
+
+    @task
+    def check_freshness(days: list[str], materialized: dict[str, Any]) -> int:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from gyre.features.materialize import FeatureCheckFailed
+        from gyre.features.materialize import check_freshness as check
+
+        try:
+            return sum(check(*interval).entities for interval in _intervals(days))
+        except FeatureCheckFailed as error:
+            raise AirflowFailException(str(error)) from error
+
+    @task(outlets=[ONLINE_FEATURES])
+    def check_skew(days: list[str], computed: dict[str, Any], fresh: int, outlet_events=None) -> dict[str, Any]:  # noqa: ANN001
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from gyre.config import get_settings
+        from gyre.features.materialize import FeatureCheckFailed
+        from gyre.features.materialize import check_skew as check
+
+        try:
+            results = [check(*interval) for interval in _intervals(days)]
+        except FeatureCheckFailed as error:
+            raise AirflowFailException(str(error)) from error
+        summary = {
+            "days": days,
+            "rows": computed,
+            "fresh_entities": fresh,
+            "skew_checked": sum(r.rows for r in results),
+            "feature_service": get_settings().feature_service,
+        }
+        outlet_events[ONLINE_FEATURES].extra = summary
+        return summary
+
+    days = plan()
+    computed = compute_features(days)
+    materialized = materialize(days, computed, apply_definitions())
+    check_skew(days, computed, check_freshness(days, materialized))
+
+
+dag = build_features()
+
+if __name__ == "__main__":
+    dag.test()
