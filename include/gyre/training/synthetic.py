@@ -98,11 +98,32 @@ def _merchant_features(frame: pd.DataFrame) -> pd.DataFrame:
     return _state_before(frame, "merchant_id", state)
 
 
-def fraud_frame(first: dt.date, days: int, seed: int = 42) -> pd.DataFrame:
-    """Keys, timestamp, label and every feature of the service, computed the way the feature tables are."""
+def _day(seed: int, day: dt.date, scenario: str) -> pd.DataFrame:
+    """The day's transactions under ``scenario``; the one export bug that reaches features (cents) applied."""
+    raw = source.transactions(seed, day, scenario)
+    if scenario == "amounts_in_cents":
+        raw = raw.assign(amount=raw["amount"] * 100)
+    return raw
+
+
+def fraud_frame(
+    first: dt.date, days: int, seed: int = 42, scenario: str = "baseline", scenario_from: dt.date | None = None
+) -> pd.DataFrame:
+    """Keys, timestamp, label and every feature of the service, computed the way the feature tables are.
+
+    Days from ``scenario_from`` on (all days when unset) follow ``scenario``; earlier days are baseline, so a
+    scenario can start after the rolling windows have filled with normal history.
+    """
     from gyre.features.request import transaction_features
 
-    raw = pd.concat([source.transactions(seed, first + dt.timedelta(days=i)) for i in range(days)], ignore_index=True)
+    start = scenario_from or first
+    raw = pd.concat(
+        [
+            _day(seed, day, scenario if day >= start else "baseline")
+            for day in (first + dt.timedelta(days=i) for i in range(days))
+        ],
+        ignore_index=True,
+    )
     raw = raw.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
     raw["amount"] = raw["amount"].astype(float)
     customer = _customer_features(raw)
