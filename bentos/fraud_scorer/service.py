@@ -1,0 +1,52 @@
+"""fraud_scorer: card-transaction fraud scores from the registry's champion model (ONNX Runtime).
+
+POST /score and /score_batch need an ``X-API-Key``; /healthz says the process is alive, /readyz whether the
+champion is loaded and Redis answers (and why not), /metrics is Prometheus. The work lives in ``gyre.serving``.
+"""
+
+import bentoml
+
+from gyre.config import get_settings
+from gyre.serving.guard import RequestGuard
+from gyre.serving.runtime import Runtime
+from gyre.serving.schema import ScoreResult, Transaction
+
+settings = get_settings()
+
+
+@bentoml.service(
+    name="fraud_scorer",
+    workers=settings.serving_workers,
+    traffic={"timeout": 10},
+    http={"host": settings.bind_host, "port": settings.serving_port},
+    # No per-request tracing spans or access-log lines: each costs more than scoring (see bench/serve.py).
+    logging={"access": {"enabled": False}},
+)
+class FraudScorer:
+    """Scores transactions with ``champion``; ``challenger`` in shadow; follows alias moves without a restart."""
+
+    def __init__(self) -> None:
+        self.runtime = Runtime.start(get_settings())
+
+    @bentoml.api(route="/score")
+    async def score(self, transaction: Transaction) -> ScoreResult:
+        """Score one transaction."""
+        return self.runtime.score([transaction])[0]
+
+    @bentoml.api(route="/score_batch")
+    async def score_batch(self, transactions: list[Transaction]) -> list[ScoreResult]:
+        """Score many transactions in one call (one feature lookup, one model run)."""
+        return self.runtime.score(transactions)
+
+    def __is_ready__(self) -> bool:
+        return self.runtime.not_ready_reason() is None
+
+    def __metrics__(self, content: str) -> str:
+        return content + self.runtime.exposition()
+
+    @bentoml.on_shutdown
+    def stop(self) -> None:
+        self.runtime.stop()
+
+
+FraudScorer.add_asgi_middleware(RequestGuard, settings=settings)

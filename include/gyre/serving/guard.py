@@ -1,0 +1,207 @@
+"""The request guard in front of the scoring routes: API key, size, content type, rate limit, readiness, validation.
+
+It is plain ASGI middleware so every check answers before BentoML parses anything, each with a 4xx (or 503)
+and a message a caller can act on; an invalid body gets 422 with the failing fields (BentoML itself would say
+400). It also answers ``/readyz`` with the reasons, which BentoML's own probe cannot give.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from gyre.config import Settings
+from gyre.serving import runtime as runtime_module
+from gyre.serving.schema import ScoreRequest, batch_request
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REFUSED_TYPES = ("application/vnd.bentoml+pickle", "application/python-pickle", "application/x-python-pickle")
+
+
+def accepted_keys(settings: Settings) -> tuple[str, ...]:
+    """The generated serving key plus any configured in ``GYRE_SERVING_API_KEYS``."""
+    from gyre.services.credentials import load_or_create
+
+    creds, _ = load_or_create(settings.home)
+    extra = settings.serving_api_keys.get_secret_value().split(",") if settings.serving_api_keys else []
+    return tuple(k for k in (creds.serving_api_key, *(e.strip() for e in extra)) if k)
+
+
+def key_matches(given: str, keys: Iterable[str]) -> bool:
+    """Constant-time comparison against every key (no early exit that would time which one is close)."""
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(given.encode(), key.encode())
+    return found
+
+
+def _field_errors(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+        for e in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+class RequestGuard:
+    def __init__(self, app: App, settings: Settings, keys: tuple[str, ...] | None = None) -> None:
+        self.app = app
+        self.settings = settings
+        self.keys = keys if keys is not None else accepted_keys(settings)
+        self.bodies: dict[str, type[BaseModel]] = {
+            "/score": ScoreRequest,
+            "/score_batch": batch_request(settings.serving_max_batch),
+        }
+        self._redis: Any = None
+
+    @property
+    def redis(self) -> Any:
+        if self._redis is None:
+            import redis.asyncio as aioredis
+
+            from gyre.services.endpoints import redis_url
+
+            self._redis = aioredis.from_url(redis_url(self.settings), socket_timeout=1.0, socket_connect_timeout=1.0)
+        return self._redis
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path == "/readyz":
+            return await self._readyz(send)
+        model = self.bodies.get(path)
+        if model is None or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = await self._guarded(scope, receive, send, model)
+        endpoint = path.lstrip("/")
+        run = runtime_module.current()
+        if run is not None:
+            run.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            run.metrics.responses.labels(endpoint, str(status)).inc()
+            if status >= 500:
+                run.metrics.errors.labels(f"http_{status}").inc()
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, model: type[BaseModel]) -> int:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-api-key")
+        if not given:
+            return await _reply(send, 401, {"error": "missing X-API-Key header"}, {"www-authenticate": "ApiKey"})
+        if not key_matches(given, self.keys):
+            return await _reply(send, 401, {"error": "invalid API key"}, {"www-authenticate": "ApiKey"})
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            what = "pickled bodies are refused" if "pickle" in media or media in REFUSED_TYPES else "unsupported"
+            shown = media or "none"
+            return await _reply(send, 415, {"error": f"{what}: content type {shown!r}; send application/json"})
+        limit = self.settings.serving_max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await _reply(send, 413, {"error": f"request body larger than {limit} bytes"})
+        limited = await self._rate_limit(given, send)
+        if limited:
+            return limited
+        run = runtime_module.current()
+        reason = "the service is starting" if run is None else run.not_ready_reason()
+        if reason:
+            return await _reply(send, 503, {"error": reason}, {"retry-after": "5"})
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return 499
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > limit:
+                return await _reply(send, 413, {"error": f"request body larger than {limit} bytes"})
+        try:
+            model.model_validate_json(body)
+        except ValidationError as error:
+            if any(e["type"] == "json_invalid" for e in error.errors()):
+                return await _reply(send, 422, {"error": "body is not valid JSON"})
+            return await _reply(send, 422, {"error": "invalid request", "detail": _field_errors(error)})
+        return await self._forward(scope, body, send)
+
+    async def _rate_limit(self, key: str, send: Send) -> int | None:
+        window = self.settings.serving_rate_window_s
+        now = time.time()
+        slot = int(now // window)
+        ident = hashlib.sha256(key.encode()).hexdigest()[:16]  # the key itself never reaches Redis
+        name = f"gyre:serving:rate:{ident}:{slot}"
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, window + 1)
+                count, _ = await pipe.execute()
+        except Exception as error:  # noqa: BLE001 - without the limiter, refuse rather than serve unmetered
+            run = runtime_module.current()
+            if run is not None:
+                run.metrics.errors.labels("rate_limiter").inc()
+            return await _reply(send, 503, {"error": f"rate limiter unavailable ({type(error).__name__})"})
+        if count > self.settings.serving_rate_limit:
+            retry = max(1, math.ceil((slot + 1) * window - now))
+            return await _reply(
+                send,
+                429,
+                {"error": f"rate limit of {self.settings.serving_rate_limit} requests per {window} s exceeded"},
+                {"retry-after": str(retry)},
+            )
+        return None
+
+    async def _forward(self, scope: Scope, body: bytes, send: Send) -> int:
+        sent = False
+        status = 500
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def watch(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, replay, watch)
+        return status
+
+    async def _readyz(self, send: Send) -> int:
+        run = runtime_module.current()
+        reasons: list[str] = []
+        status: dict[str, Any] = {}
+        if run is None:
+            reasons.append("the service is starting")
+        else:
+            status = run.status()
+            if reason := run.not_ready_reason():
+                reasons.append(reason)
+        try:
+            await self.redis.ping()
+        except Exception as error:  # noqa: BLE001 - any failure means "not ready", said plainly
+            reasons.append(f"Redis does not answer ({type(error).__name__})")
+        code = 503 if reasons else 200
+        return await _reply(send, code, {"ready": not reasons, "reasons": reasons, **status})
+
+
+async def _reply(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
+    payload = json.dumps(body).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+    return status

@@ -1,0 +1,167 @@
+"""The models being served: ``champion`` answers, ``challenger`` is scored in shadow; both follow the registry.
+
+A background thread polls the registry's aliases. When one moves it loads the new version's ONNX file, warms
+it up and then swaps a single reference: a request reads that reference once and finishes on the model it
+started with, so a swap never fails or mixes an in-flight request. A version that cannot be loaded leaves the
+current one serving and is reported (``last_error``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gyre.export.onnx import PROBABILITY_OUTPUT, OnnxScorer
+from gyre.training.pipeline import MISSING_CATEGORY
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """One loaded version: its ONNX session, its inputs and its decision threshold."""
+
+    name: str
+    version: str
+    role: str
+    scorer: OnnxScorer
+    threshold: float
+
+    @property
+    def inputs(self) -> list[str]:
+        return [*self.scorer.numeric, *self.scorer.categorical]
+
+    def feed(self, rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+        """ONNX inputs straight from feature dicts (no DataFrame: a frame costs more than the model here)."""
+        out: dict[str, np.ndarray] = {}
+        for column in self.scorer.numeric:
+            out[column] = np.array([[_number(row.get(column))] for row in rows], dtype=np.float32)
+        for column in self.scorer.categorical:
+            out[column] = np.array([[_category(row.get(column))] for row in rows], dtype=object)
+        return out
+
+    def score(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        (probabilities,) = self.scorer.session.run([PROBABILITY_OUTPUT], self.feed(rows))
+        return probabilities[:, 1].astype(np.float64)
+
+    def model_input(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row exactly as scored, for the prediction log (NaN written as null)."""
+        values: dict[str, Any] = {c: _number(row.get(c)) for c in self.scorer.numeric}
+        values = {c: (None if math.isnan(v) else v) for c, v in values.items()}
+        values.update({c: _category(row.get(c)) for c in self.scorer.categorical})
+        return values
+
+
+def _number(value: Any) -> float:
+    if value is None or isinstance(value, str):
+        return math.nan
+    return float(value)
+
+
+def _category(value: Any) -> str:
+    return MISSING_CATEGORY if value is None else str(value)
+
+
+Resolver = Callable[[str, str], tuple[str, Path, dict[str, Any]]]
+VersionOf = Callable[[str, str], "str | None"]
+
+
+def load_version(name: str, role: str, resolve: Resolver) -> Deployed:
+    version, path, inputs = resolve(name, role)
+    scorer = OnnxScorer(path, list(inputs["numeric"]), list(inputs["categorical"]))
+    deployed = Deployed(name, str(version), role, scorer, float(inputs.get("threshold", 0.5)))
+    deployed.score([{}])  # warm-up: the first run of a session allocates; no request should pay for it
+    return deployed
+
+
+class ModelHolder:
+    """``champion`` and ``challenger`` of one registered model, kept in step with the registry."""
+
+    def __init__(
+        self,
+        name: str,
+        poll_interval_s: float,
+        resolve: Resolver | None = None,
+        version_of: VersionOf | None = None,
+        on_swap: Callable[[Deployed | None, Deployed], None] | None = None,
+    ) -> None:
+        from gyre.registry import models
+
+        self.name = name
+        self.poll_interval_s = poll_interval_s
+        self._resolve = resolve or models.onnx_for
+        self._version_of = version_of or models.version_of
+        self._on_swap = on_swap
+        self.on_poll: Callable[[], None] | None = None
+        self.champion: Deployed | None = None
+        self.challenger: Deployed | None = None
+        self.last_error: str | None = None
+        self.checks = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Follow both aliases once; loading happens before the swap, outside any request."""
+        with self._lock:
+            errors: list[str] = []
+            for role in (CHAMPION, CHALLENGER):
+                try:
+                    self._follow(role)
+                except Exception as error:  # noqa: BLE001 - keep serving what is loaded; say why
+                    errors.append(f"{role}: {type(error).__name__}: {error}")
+            self.last_error = "; ".join(errors) or None
+            self.checks += 1
+            if self.last_error:
+                log.warning("model refresh: %s", self.last_error)
+
+    def _follow(self, role: str) -> None:
+        current: Deployed | None = getattr(self, role)
+        wanted = self._version_of(self.name, role)
+        if wanted is None:
+            if current is not None and role == CHALLENGER:
+                self.challenger = None  # a retired challenger stops being shadowed; a champion is never dropped
+            return
+        if current is not None and current.version == str(wanted):
+            return
+        loaded = load_version(self.name, role, self._resolve)
+        setattr(self, role, loaded)
+        log.info("%s of %s: %s -> %s", role, self.name, current.version if current else None, loaded.version)
+        if self._on_swap is not None:
+            self._on_swap(current, loaded)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gyre-model-poll", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.refresh()
+            if self.on_poll is not None:
+                try:
+                    self.on_poll()
+                except Exception as error:  # noqa: BLE001 - a side check must not stop the alias poll
+                    log.warning("poll hook failed: %s", error)
+            self._stop.wait(self.poll_interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def not_ready_reason(self) -> str | None:
+        if self.champion is not None:
+            return None
+        if self.checks == 0:
+            return "loading the champion model from the registry"
+        why = f" (last error: {self.last_error})" if self.last_error else ""
+        return f"no champion model: {self.name!r} has no 'champion' alias in the registry yet{why}"

@@ -1,0 +1,114 @@
+"""The prediction log writer: requests hand rows to a bounded queue; one thread writes them to Postgres in batches.
+
+A request never waits for the database: ``put`` is non-blocking, and a row that finds the queue full, or a
+batch the database refuses, is dropped and counted (``dropped``, exported as a metric) rather than lost
+silently. Monitoring reads this table as the live data of its drift reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from gyre.db import apply_schema, query
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "serving/schema.sql"
+INSERT = "serving/insert_prediction.sql"
+
+
+class PredictionLog:
+    """Bounded, non-blocking, batched writer of ``prediction_log`` rows."""
+
+    def __init__(
+        self,
+        bind: Callable[[], sa.Engine],
+        capacity: int,
+        batch: int,
+        on_drop: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self._bind = bind
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=capacity)
+        self._batch = batch
+        self._on_drop = on_drop
+        self.dropped: Counter[str] = Counter()
+        self.written = 0
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._schema_ready = False
+
+    def put(self, row: dict[str, Any]) -> bool:
+        """Queue one row; ``False`` (and counted) when the queue is full. Never blocks."""
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self._drop("queue_full", 1)
+            return False
+        return True
+
+    def _drop(self, reason: str, rows: int) -> None:
+        self.dropped[reason] += rows
+        if self._on_drop is not None:
+            self._on_drop(reason, rows)
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gyre-prediction-log", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not (self._stop.is_set() and self._queue.empty()):
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            rows = [first]
+            while len(rows) < self._batch:
+                try:
+                    rows.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(rows)
+            for _ in rows:
+                self._queue.task_done()
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        params = [{**row, "features": json.dumps(row["features"], default=str)} for row in rows]
+        try:
+            engine = self._bind()
+            if not self._schema_ready:
+                apply_schema([SCHEMA], engine)
+                self._schema_ready = True
+            with engine.begin() as connection:
+                connection.execute(query(INSERT), params)
+            self.written += len(rows)
+            self.last_error = None
+        except Exception as error:  # noqa: BLE001 - the database being away must not stop serving
+            self.last_error = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+            log.warning("prediction log: %d rows dropped: %s", len(rows), self.last_error)
+            self._drop("write_failed", len(rows))
+            time.sleep(0.5)  # do not spin on a database that is down
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until what was queued is written (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)

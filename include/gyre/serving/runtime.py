@@ -1,0 +1,229 @@
+"""Everything a scoring process holds: the models, the feature lookup, the prediction log, shadow scoring, metrics.
+
+The BentoML service builds one ``Runtime`` in its ``__init__`` and delegates to it; the request guard (an ASGI
+middleware built before the service instance exists) reaches it through ``current()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gyre.config import Settings
+from gyre.serving.features import FeatureRows, OnlineFeatures
+from gyre.serving.metrics import ServingMetrics
+from gyre.serving.model import CHALLENGER, CHAMPION, Deployed, ModelHolder
+from gyre.serving.predlog import PredictionLog
+from gyre.serving.schema import ScoreResult, Transaction
+
+log = logging.getLogger(__name__)
+
+_CURRENT: Runtime | None = None
+
+
+class NotReady(RuntimeError):
+    """No champion is loaded yet; the message says why (it becomes the 503's body)."""
+
+
+def current() -> Runtime | None:
+    return _CURRENT
+
+
+@dataclass
+class _Shadow:
+    transactions: Sequence[Transaction]
+    features: FeatureRows
+    request_ids: list[str]
+    scored_at: dt.datetime
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        holder: ModelHolder | None = None,
+        features: OnlineFeatures | None = None,
+        predictions: PredictionLog | None = None,
+    ) -> None:
+        from gyre.db import engine
+
+        self.settings = settings
+        self.metrics = ServingMetrics()
+        self.holder = holder or ModelHolder(settings.model_name, settings.serving_poll_interval_s)
+        self.holder._on_swap = self._swapped
+        self.features = features or OnlineFeatures(settings)
+        self.holder.on_poll = self.features.refresh
+        self.predictions = predictions or PredictionLog(
+            engine,
+            settings.serving_log_queue,
+            settings.serving_log_batch,
+            on_drop=lambda reason, rows: self.metrics.log_dropped.labels(reason).inc(rows),
+        )
+        self._shadow: queue.Queue[_Shadow] = queue.Queue(maxsize=1000)
+        self._stop = threading.Event()
+        self._shadow_thread = threading.Thread(target=self._shadow_loop, name="gyre-shadow", daemon=True)
+
+    @classmethod
+    def start(cls, settings: Settings, **parts: Any) -> Runtime:
+        """Build, start the background threads, and make it the process's runtime."""
+        global _CURRENT
+        runtime = cls(settings, **parts)
+        runtime.holder.start()
+        runtime.predictions.start()
+        runtime._shadow_thread.start()
+        _CURRENT = runtime
+        return runtime
+
+    def stop(self) -> None:
+        global _CURRENT
+        self._stop.set()
+        self.holder.stop()
+        self.predictions.stop()
+        self._shadow_thread.join(timeout=5)
+        if _CURRENT is self:
+            _CURRENT = None
+
+    def _swapped(self, old: Deployed | None, new: Deployed) -> None:
+        if old is not None:
+            self.metrics.model_info.remove(old.role, old.version)
+            self.metrics.swaps.labels(new.role).inc()
+        self.metrics.model_info.labels(new.role, new.version).set(1)
+
+    # -- scoring ------------------------------------------------------------------------------------
+    def score(self, transactions: Sequence[Transaction]) -> list[ScoreResult]:
+        """Score with the champion (read once: a swap mid-request cannot mix versions); log; queue the shadow."""
+        model = self.holder.champion
+        if model is None:
+            raise NotReady(self.holder.not_ready_reason() or "no champion model")
+        started = time.perf_counter()
+        scored_at = dt.datetime.now(dt.UTC)
+        features = self.features(transactions)
+        scores = model.score(features.rows)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        request_ids = [str(uuid.uuid4()) for _ in transactions]
+        results = []
+        for i, transaction in enumerate(transactions):
+            score = float(scores[i])
+            decision = score >= model.threshold
+            results.append(
+                ScoreResult(
+                    request_id=request_ids[i],
+                    transaction_id=transaction.transaction_id,
+                    score=score,
+                    decision=decision,
+                    threshold=model.threshold,
+                    model_name=model.name,
+                    model_version=model.version,
+                    unknown_entity=features.unknown[i],
+                    feature_age_s=features.age_s[i],
+                )
+            )
+            self.metrics.decisions.labels("fraud" if decision else "legit", model.version).inc()
+            if features.unknown[i]:
+                self.metrics.unknown_entities.inc()
+            self.predictions.put(
+                _log_row(model, transaction, features, i, request_ids[i], scored_at, score, decision, latency_ms)
+            )
+        self.metrics.log_queue.set(self.predictions.depth)
+        if self.holder.challenger is not None:
+            try:
+                self._shadow.put_nowait(_Shadow(transactions, features, request_ids, scored_at))
+            except queue.Full:
+                self.metrics.shadow_dropped.labels("queue_full").inc(len(transactions))
+        return results
+
+    def _shadow_loop(self) -> None:
+        """Score the challenger on exactly the champion's features, off the request path, and log it too."""
+        while not self._stop.is_set():
+            try:
+                job = self._shadow.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            challenger = self.holder.challenger
+            if challenger is None:
+                continue
+            try:
+                started = time.perf_counter()
+                scores = challenger.score(job.features.rows)
+                latency_ms = (time.perf_counter() - started) * 1000.0
+                for i, transaction in enumerate(job.transactions):
+                    score = float(scores[i])
+                    self.predictions.put(
+                        _log_row(
+                            challenger,
+                            transaction,
+                            job.features,
+                            i,
+                            job.request_ids[i],
+                            job.scored_at,
+                            score,
+                            score >= challenger.threshold,
+                            latency_ms,
+                        )
+                    )
+            except Exception as error:  # noqa: BLE001 - a broken challenger must not touch serving
+                log.warning("shadow scoring with %s failed: %s", challenger.version, error)
+                self.metrics.shadow_dropped.labels("failed").inc(len(job.transactions))
+
+    # -- health -------------------------------------------------------------------------------------
+    def not_ready_reason(self) -> str | None:
+        return self.holder.not_ready_reason()
+
+    def status(self) -> dict[str, Any]:
+        champion, challenger = self.holder.champion, self.holder.challenger
+        return {
+            "model_name": self.holder.name,
+            "champion": champion.version if champion else None,
+            "challenger": challenger.version if challenger else None,
+            "features": self.features.source,
+            "features_error": self.features.error,
+            "registry_error": self.holder.last_error,
+            "prediction_log": {
+                "queued": self.predictions.depth,
+                "written": self.predictions.written,
+                "dropped": dict(self.predictions.dropped),
+                "last_error": self.predictions.last_error,
+            },
+        }
+
+    def exposition(self) -> str:
+        self.metrics.log_queue.set(self.predictions.depth)
+        return self.metrics.exposition()
+
+
+def _log_row(
+    model: Deployed,
+    transaction: Transaction,
+    features: FeatureRows,
+    i: int,
+    request_id: str,
+    scored_at: dt.datetime,
+    score: float,
+    decision: bool,
+    latency_ms: float,
+) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "role": CHAMPION if model.role == CHAMPION else CHALLENGER,
+        "scored_at": scored_at,
+        "event_timestamp": transaction.event_timestamp,
+        "transaction_id": transaction.transaction_id,
+        "customer_id": transaction.customer_id,
+        "merchant_id": transaction.merchant_id,
+        "model_name": model.name,
+        "model_version": model.version,
+        "score": score,
+        "decision": decision,
+        "threshold": model.threshold,
+        "features": model.model_input(features.rows[i]),
+        "unknown_entity": features.unknown[i],
+        "feature_age_s": features.age_s[i],
+        "latency_ms": latency_ms,
+    }

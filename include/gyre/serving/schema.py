@@ -1,0 +1,69 @@
+"""The endpoint's contract: what a transaction to score looks like and what comes back.
+
+Field limits live here (not in handlers) so that invalid bodies are refused with a 422 naming the field,
+before any model or feature code runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2")]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """Naive timestamps are read as UTC: the transaction feed is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class Transaction(BaseModel):
+    """One card transaction as the acquirer sends it (the same fields as the ingest contract)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    transaction_id: Identifier
+    customer_id: Identifier
+    merchant_id: Identifier
+    event_timestamp: Annotated[dt.datetime, AfterValidator(_aware)]
+    amount: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
+    channel: Annotated[str, Field(min_length=1, max_length=16)]
+    mcc: Annotated[str, Field(pattern=r"^[0-9]{4}$", description="merchant category code")]
+    merchant_country: Country
+    customer_country: Country
+    card_age_days: int = Field(ge=0, le=36_500)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+
+
+class ScoreResult(BaseModel):
+    """The verdict for one transaction, with what it is traceable by."""
+
+    request_id: str = Field(description="id of this scoring; the prediction log's key")
+    transaction_id: str
+    score: float = Field(description="calibrated fraud probability")
+    decision: bool = Field(description="true = decline / review: score at or above the model's threshold")
+    threshold: float
+    model_name: str
+    model_version: str
+    unknown_entity: bool = Field(description="customer or merchant had no online features: scored on defaults")
+    feature_age_s: float | None = Field(description="age of the freshest online feature row used; null if none")
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transaction: Transaction
+
+
+def batch_request(max_batch: int) -> type[BaseModel]:
+    """The /score_batch body, with the configured batch limit."""
+
+    class ScoreBatchRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        transactions: list[Transaction] = Field(min_length=1, max_length=max_batch)
+
+    return ScoreBatchRequest

@@ -1,0 +1,82 @@
+"""Shared by the serving tests: registered model versions with ONNX files, and sample transactions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from gyre.config import Settings
+from gyre.registry import models
+from gyre.training import flow
+from gyre.training.spec import FRAUD
+from gyre.training.synthetic import fraud_frame
+from gyre.training.tracking import Lineage
+
+MONDAY = dt.date(2026, 3, 2)
+
+
+def register_versions(settings: Settings, count: int, days: int = 2) -> list[str]:
+    """``count`` trained, exported, registered versions (the last one is ``challenger``); none promoted."""
+    versions = []
+    for i in range(count):
+        first = MONDAY + dt.timedelta(days=days * i)
+        lineage = Lineage(
+            request_key=f"serving-{i}",
+            feature_service=settings.feature_service,
+            window_start=first.isoformat(),
+            window_end=(first + dt.timedelta(days=days)).isoformat(),
+            data_digest=f"sha256:serving-test-{i}",
+            validation="test frame: generator output",
+            git_commit="test",
+        )
+        run_id = flow.train_and_track(fraud_frame(first, days, seed=7), lineage, FRAUD, settings)
+        flow.export(run_id, FRAUD, settings)
+        versions.append(flow.register(run_id, settings))
+    return versions
+
+
+def promote(settings: Settings, version: str) -> None:
+    models.promote(settings.model_name, version, "serving test", {})
+
+
+def transactions(count: int, day: dt.date = dt.date(2026, 4, 1), seed: int = 11) -> list[dict]:
+    """Request bodies in the endpoint's schema, from the ingest generator."""
+    from gyre.data import source
+
+    raw = source.transactions(seed, day).head(count)
+    return [
+        {
+            "transaction_id": row.transaction_id,
+            "customer_id": row.customer_id,
+            "merchant_id": row.merchant_id,
+            "event_timestamp": row.event_timestamp.isoformat(),
+            "amount": float(row.amount),
+            "channel": row.channel,
+            "mcc": str(row.mcc),
+            "merchant_country": row.merchant_country,
+            "customer_country": row.customer_country,
+            "card_age_days": int(row.card_age_days),
+        }
+        for row in raw.itertuples()
+    ]
+
+
+@contextmanager
+def serving_env(**values: str) -> Iterator[None]:
+    """GYRE_* variables for the service under test, restored afterwards (settings are read once per process)."""
+    from gyre.config import get_settings
+
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()

@@ -1,0 +1,231 @@
+"""The scoring endpoint at three depths, on the real MLflow registry, Postgres and Redis.
+
+1. the service class, called in-process; 2. its ASGI app (``to_asgi``) through a test client; 3. a real
+``bentoml serve`` process on a free loopback port, called with ``bentoml.SyncHTTPClient`` and raw HTTP, fuzzed
+with schemathesis, and watched while the ``champion`` alias moves under load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gyre.config import get_settings, load_settings
+from gyre.services.credentials import load_or_create
+from tests.integration import serving_support as support
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+BENTO = ROOT / "bentos" / "fraud_scorer"
+EXTRA_KEY = "second-key-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def registered(mlflow_tracking_uri: str, database_url: str, redis_url: str) -> dict[str, Any]:
+    """Two registered versions of a fresh model: v1 is promoted to champion, v2 stays challenger."""
+    name = f"fraud_serving_{uuid.uuid4().hex[:8]}"
+    settings = load_settings(model_name=name, training_min_rows=500, training_estimator="logistic_regression")
+    first, second = support.register_versions(settings, 2)
+    support.promote(settings, first)
+    env = {
+        "GYRE_MODEL_NAME": name,
+        "GYRE_SERVING_POLL_INTERVAL_S": "0.3",
+        "GYRE_SERVING_API_KEYS": f"{EXTRA_KEY}, ",
+        "GYRE_SERVING_RATE_LIMIT": "100000",
+    }
+    with support.serving_env(**env):
+        yield {"settings": settings, "versions": (first, second), "env": env, "name": name}
+
+
+@pytest.fixture(scope="module")
+def service_module(registered: dict[str, Any]) -> Any:
+    spec = importlib.util.spec_from_file_location("fraud_scorer_service", BENTO / "service.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def api_key() -> str:
+    return load_or_create(get_settings().home)[0].serving_api_key
+
+
+def wait_until(probe, timeout_s: float = 30.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not true after {timeout_s} s: {probe}")
+
+
+def prediction_rows(request_ids: list[str]) -> list[Any]:
+    import sqlalchemy as sa
+
+    from gyre.db import engine
+
+    with engine().connect() as connection:
+        return connection.execute(
+            sa.text(
+                "select request_id::text, role, model_version, features from prediction_log where request_id::text = any(:ids)"
+            ),
+            {"ids": request_ids},
+        ).all()
+
+
+# --- depth 1: the service class -------------------------------------------------------------------------------
+def test_service_class_scores_with_the_champion_and_logs_champion_and_shadow(service_module, registered) -> None:
+    import asyncio
+
+    from gyre.serving.schema import Transaction
+
+    service = service_module.FraudScorer()
+    try:
+        wait_until(service.__is_ready__)
+        first, second = registered["versions"]
+        body = support.transactions(3)
+        one = asyncio.run(service.score(Transaction(**body[0])))
+        assert one.model_version == first and one.model_name == registered["name"]
+        assert 0.0 <= one.score <= 1.0 and one.decision == (one.score >= one.threshold)
+        many = asyncio.run(service.score_batch([Transaction(**b) for b in body]))
+        assert [r.transaction_id for r in many] == [b["transaction_id"] for b in body]
+        assert many[0].score == pytest.approx(one.score, abs=1e-6)
+        assert len({r.request_id for r in many + [one]}) == 4
+        runtime = service.runtime
+        wait_until(lambda: runtime.holder.challenger is not None)
+        asyncio.run(service.score(Transaction(**body[1])))
+        time.sleep(0.5)  # the shadow thread
+        runtime.predictions.flush()
+        ids = [one.request_id, *(r.request_id for r in many)]
+        rows = prediction_rows(ids)
+        champion_rows = [r for r in rows if r.role == "champion"]
+        assert {r.request_id for r in champion_rows} == set(ids)
+        assert all(r.model_version == first for r in champion_rows)
+        assert set(champion_rows[0].features) == set(runtime.holder.champion.inputs)
+        assert "gyre_decisions_total" in service.__metrics__("")
+    finally:
+        service.stop()
+
+
+def test_shadow_scores_reach_the_log_with_the_challenger_version(service_module, registered) -> None:
+    import asyncio
+
+    from gyre.serving.schema import Transaction
+
+    service = service_module.FraudScorer()
+    try:
+        wait_until(lambda: service.runtime.holder.challenger is not None and service.__is_ready__())
+        result = asyncio.run(service.score(Transaction(**support.transactions(1)[0])))
+        wait_until(lambda: len(prediction_rows([result.request_id])) == 2, timeout_s=10)
+        roles = {r.role: r.model_version for r in prediction_rows([result.request_id])}
+        assert roles == {"champion": registered["versions"][0], "challenger": registered["versions"][1]}
+    finally:
+        service.stop()
+
+
+def test_prediction_log_never_blocks_and_counts_what_it_drops(database_url) -> None:
+    import sqlalchemy as sa
+
+    from gyre.serving.predlog import PredictionLog
+
+    full = PredictionLog(lambda: None, capacity=2, batch=10)  # not started: the queue only fills
+    started = time.perf_counter()
+    accepted = [full.put({"n": i}) for i in range(5)]
+    assert time.perf_counter() - started < 0.05
+    assert accepted == [True, True, False, False, False] and full.dropped["queue_full"] == 3
+
+    broken = sa.create_engine("postgresql+psycopg://nobody:wrong@127.0.0.1:1/none", pool_pre_ping=False)
+    failing = PredictionLog(lambda: broken, capacity=10, batch=10)
+    failing.start()
+    row = {"features": {}, "request_id": str(uuid.uuid4())}
+    failing.put(row)
+    failing.put(dict(row))
+    wait_until(lambda: failing.dropped["write_failed"] == 2, timeout_s=10)
+    assert "OperationalError" in failing.last_error
+    failing.stop()
+
+
+# --- depth 2: the ASGI app ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def asgi(service_module) -> Iterator[Any]:
+    from starlette.testclient import TestClient
+
+    with TestClient(service_module.FraudScorer.to_asgi()) as client:
+        wait_until(lambda: client.get("/readyz").status_code == 200)
+        yield client
+
+
+def test_asgi_scores_and_reports_ready(asgi, api_key, registered) -> None:
+    body = support.transactions(2)
+    response = asgi.post("/score", json={"transaction": body[0]}, headers={"X-API-Key": api_key})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["model_version"] == registered["versions"][0]
+    assert set(result) >= {"score", "decision", "model_version", "feature_age_s", "request_id", "unknown_entity"}
+    batch = asgi.post("/score_batch", json={"transactions": body}, headers={"X-API-Key": EXTRA_KEY})
+    assert batch.status_code == 200 and len(batch.json()) == 2
+    ready = asgi.get("/readyz").json()
+    assert ready["ready"] is True and ready["champion"] == registered["versions"][0]
+    assert asgi.get("/healthz").status_code == 200
+
+
+def test_asgi_refuses_bad_requests_with_clear_4xx(asgi, api_key) -> None:
+    good = {"transaction": support.transactions(1)[0]}
+    key = {"X-API-Key": api_key}
+    assert asgi.post("/score", json=good).status_code == 401
+    wrong = asgi.post("/score", json=good, headers={"X-API-Key": api_key[:-1] + "x"})
+    assert wrong.status_code == 401 and wrong.json() == {"error": "invalid API key"}
+    pickled = asgi.post(
+        "/score", content=b"\x80\x04K\x01.", headers={**key, "Content-Type": "application/vnd.bentoml+pickle"}
+    )
+    assert pickled.status_code == 415 and "pickle" in pickled.json()["error"]
+    assert asgi.post("/score", content=b"a=1", headers={**key, "Content-Type": "text/plain"}).status_code == 415
+    huge = asgi.post(
+        "/score", content=b"{" + b" " * 300_000 + b"}", headers={**key, "Content-Type": "application/json"}
+    )
+    assert huge.status_code == 413
+    bad = dict(good["transaction"], amount=-5, mcc="food")
+    invalid = asgi.post("/score", json={"transaction": bad}, headers=key)
+    assert invalid.status_code == 422
+    fields = {e["field"] for e in invalid.json()["detail"]}
+    assert fields == {"transaction.amount", "transaction.mcc"}
+    garbage = asgi.post("/score", content=b"{not json", headers={**key, "Content-Type": "application/json"})
+    assert garbage.status_code == 422 and garbage.json()["error"] == "body is not valid JSON"
+    too_many = {"transactions": [good["transaction"]] * (get_settings().serving_max_batch + 1)}
+    assert asgi.post("/score_batch", json=too_many, headers=key).status_code == 422
+
+
+def test_rate_limit_answers_429_with_retry_after(asgi, redis_url) -> None:
+    """The key's counter in Redis is set to the limit (as if it had used it up): the next call is refused."""
+    import hashlib
+
+    import redis
+
+    settings = get_settings()
+    window = settings.serving_rate_window_s
+    ident = hashlib.sha256(EXTRA_KEY.encode()).hexdigest()[:16]
+    client = redis.Redis.from_url(redis_url)
+    slot = int(time.time() // window)
+    names = [f"gyre:serving:rate:{ident}:{s}" for s in (slot, slot + 1)]  # the window may turn over meanwhile
+    body = {"transaction": support.transactions(1)[0]}
+    try:
+        for name in names:
+            client.set(name, settings.serving_rate_limit, ex=window * 3)
+        limited = asgi.post("/score", json=body, headers={"X-API-Key": EXTRA_KEY})
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["Retry-After"]) <= window
+        assert "rate limit" in limited.json()["error"]
+    finally:
+        client.delete(*names)
+    assert asgi.post("/score", json=body, headers={"X-API-Key": EXTRA_KEY}).status_code == 200
+    metrics = asgi.get("/metrics").text
+    assert 'gyre_responses_total{endpoint="score",status="429"}' in metrics
