@@ -20,12 +20,13 @@ from gyre.config import Settings
 from gyre.services.airflow import EmbeddedAirflow
 from gyre.services.credentials import load_or_create
 from gyre.services.endpoints import without_password
+from gyre.services.feature_server import EmbeddedFeatureServer
 from gyre.services.mlflow import EmbeddedMlflow
 from gyre.services.postgres import EmbeddedPostgres
 from gyre.services.process import ManagedProcess, ServiceError, pid_alive, port_is_free, stop_group, wait_ready
 from gyre.services.redis import EmbeddedRedis
 
-ALL_SERVICES = ("postgres", "redis", "mlflow", "airflow")
+ALL_SERVICES = ("postgres", "redis", "mlflow", "feast", "airflow")
 
 
 class Service(Protocol):
@@ -82,6 +83,7 @@ PORT_SETTINGS = {
     "postgres": ("postgres_port",),
     "redis": ("redis_port",),
     "mlflow": ("mlflow_port",),
+    "feast": ("feast_port",),
     "airflow": ("airflow_port", "airflow_worker_log_port", "airflow_trigger_log_port"),
 }
 
@@ -110,6 +112,7 @@ class Supervisor:
             ("postgres", EmbeddedPostgres),
             ("redis", EmbeddedRedis),
             ("mlflow", EmbeddedMlflow),
+            ("feast", EmbeddedFeatureServer),
             ("airflow", EmbeddedAirflow),
         ]
         self.services: list[Service] = [cls(settings, self.creds) for name, cls in factories if name in wanted]
