@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from gyre.db import engine
+from gyre.rag.schema import ensure_schema
 
 CORPUS = Path(__file__).resolve().parents[2] / "docs_corpus"
 TABLES = "rag_chunks, rag_documents, rag_index_versions, rag_usage"
@@ -17,6 +18,7 @@ def reset_tables() -> None:
     """Each module starts from an empty index: the tests share one database and 'live' is global."""
     with engine().begin() as connection:
         connection.execute(sa.text(f"drop table if exists {TABLES} cascade"))
+    ensure_schema.cache_clear()
 
 
 def copy_corpus(target: Path, only: list[str] | None = None) -> Path:

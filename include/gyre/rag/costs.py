@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from gyre.db import apply_schema, engine, query
+from gyre.db import engine, query
+from gyre.rag.schema import ensure_schema
 
-SCHEMA = ("rag/schema.sql",)
 # model id prefix -> (input, output) USD per million tokens
 PRICES: dict[str, tuple[float, float]] = {
     "claude-opus-4-5": (5.0, 25.0),
@@ -84,14 +84,14 @@ def today() -> dt.date:
 
 def spent(day: dt.date | None = None) -> float:
     """USD spent on generation on ``day`` (UTC)."""
-    apply_schema(SCHEMA)
+    ensure_schema()
     with engine().connect() as connection:
         value = connection.execute(query("rag/spent_on.sql"), {"day": day or today()}).scalar_one()
     return float(value)
 
 
 def record(usage: Usage, cost_usd: float, day: dt.date | None = None) -> None:
-    apply_schema(SCHEMA)
+    ensure_schema()
     with engine().begin() as connection:
         connection.execute(
             query("rag/add_usage.sql"),

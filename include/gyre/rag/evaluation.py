@@ -53,12 +53,21 @@ def load_golden_set(path: Path) -> list[GoldenQuestion]:
 
 def evaluate(version_id: int, golden: list[GoldenQuestion], settings: Settings | None = None) -> Evaluation:
     """Recall@5 and MRR of one index version; ``misses`` lists questions with no answering document in the 5."""
+    from gyre.rag.embedder import as_pgvector, get_embedder
     from gyre.rag.retrieval import search
 
     settings = settings or get_settings()
+    embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+    vectors = embedder.embed([item.question for item in golden])  # one batch, not one call per question
     recalls, reciprocal_ranks, misses = [], [], []
-    for item in golden:
-        hits = search(item.question, k=settings.rag_candidates, version_id=version_id, settings=settings)
+    for item, vector in zip(golden, vectors, strict=True):
+        hits = search(
+            item.question,
+            k=settings.rag_candidates,
+            version_id=version_id,
+            settings=settings,
+            embedding=as_pgvector(vector),
+        )
         wanted = set(item.documents)
         found = {hit.source for hit in hits[:5]} & wanted
         recalls.append(len(found) / len(wanted))

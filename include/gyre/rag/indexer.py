@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from gyre.config import Settings, get_settings
-from gyre.db import apply_schema, engine, query
+from gyre.db import engine, query
 from gyre.rag import chunker, loader
 from gyre.rag.evaluation import Evaluation, GateDecision, evaluate, gate, load_golden_set
+from gyre.rag.schema import ensure_schema
 
-SCHEMA = ("rag/schema.sql",)
 CHUNKER_VERSION = 1  # bump when chunking code changes in a way that should rebuild the index
 DOCUMENTS_PER_BATCH = 64
 
@@ -63,7 +63,7 @@ def config_hash(settings: Settings) -> str:
 
 def target_version(settings: Settings) -> tuple[int, str]:
     """The version ``sync`` writes to for the current configuration, and whether it is live or being built."""
-    apply_schema(SCHEMA)
+    ensure_schema()
     with engine().begin() as connection:
         row = connection.execute(
             query("rag/insert_version.sql"),
@@ -162,14 +162,14 @@ def sync(folder: Path | None = None, settings: Settings | None = None) -> SyncRe
 
 
 def version(version_id: int) -> dict[str, Any] | None:
-    apply_schema(SCHEMA)
+    ensure_schema()
     with engine().connect() as connection:
         row = connection.execute(query("rag/get_version.sql"), {"version_id": version_id}).mappings().first()
     return dict(row) if row else None
 
 
 def live_version() -> dict[str, Any] | None:
-    apply_schema(SCHEMA)
+    ensure_schema()
     with engine().connect() as connection:
         row = connection.execute(query("rag/live_version.sql")).mappings().first()
     return dict(row) if row else None

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gyre.config import Settings, get_settings
-from gyre.db import apply_schema, engine, query
+from gyre.db import engine, query
+from gyre.rag.schema import ensure_schema
 
-SCHEMA = ("rag/schema.sql",)
 MAX_QUESTION_CHARS = 2000
 MAX_FILTER_CHARS = 200
 # key -> (SQL parameter, whether a list of values is allowed)
@@ -102,7 +102,7 @@ def search(
     settings = settings or get_settings()
     params = filter_params(filters)
     question = check_question(question)
-    apply_schema(SCHEMA)
+    ensure_schema()
     params |= {
         "query": question,
         "embedding": embedding or embed_query(question, settings),
