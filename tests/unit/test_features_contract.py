@@ -68,3 +68,15 @@ def test_request_features_from_inputs() -> None:
     assert np.isnan(out["seconds_since_prev_txn"].iloc[1])
     assert out["txn_mcc"].tolist() == ["5411", "5411", "__missing__"]
     assert out["txn_channel"].tolist() == ["ecom", "pos", "__missing__"]
+
+
+def test_request_time_from_epoch_seconds_equals_from_datetimes() -> None:
+    """The feature server's JSON carries epoch seconds; the SDK carries datetimes: same features."""
+    at = pd.Timestamp("2041-02-02 09:30:00", tz="UTC")
+    base = {"amount": [10.0], "cust_amount_mean_30d": [5.0], "cust_last_txn_epoch_s": [at.timestamp() - 60],
+            "merchant_country": ["DE"], "customer_country": ["DE"], "channel": ["pos"], "mcc": [5411],
+            "card_age_days": [1.0]}  # fmt: skip
+    from_datetime = transaction_features(pd.DataFrame({**base, "event_timestamp": [at]}))
+    from_epoch = transaction_features(pd.DataFrame({**base, "event_timestamp": [int(at.timestamp())]}))
+    pd.testing.assert_frame_equal(from_datetime, from_epoch)
+    assert from_epoch["hour_of_day"].iloc[0] == 9.0 and from_epoch["seconds_since_prev_txn"].iloc[0] == 60.0

@@ -46,12 +46,19 @@ def _code(column: pd.Series) -> pd.Series:
     return numbers.map(lambda v: MISSING_TEXT if pd.isna(v) else str(int(v)))
 
 
+def _instants(column: pd.Series) -> pd.Series:
+    """UTC instants from datetimes, ISO strings or epoch seconds (what the feature server's JSON carries)."""
+    if pd.api.types.is_numeric_dtype(column):
+        return pd.to_datetime(column, unit="s", utc=True)
+    return pd.to_datetime(column, utc=True)
+
+
 def transaction_features(inputs: pd.DataFrame) -> pd.DataFrame:
     """Amount against the customer's usual (30-day mean) amount, hour of day (UTC), foreign or not, time since
     the customer's previous transaction, and the transaction's own attributes as model inputs."""
     amount = _numbers(inputs["amount"])
     usual = _numbers(inputs["cust_amount_mean_30d"])
-    at = pd.to_datetime(inputs["event_timestamp"], utc=True)
+    at = _instants(inputs["event_timestamp"])
     epoch_s = (at - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
     merchant_country = inputs["merchant_country"].astype("string")
     customer_country = inputs["customer_country"].astype("string")
