@@ -71,6 +71,7 @@ def test_up_reaches_all_healthy_then_down_leaves_nothing(stack_env: dict[str, st
     health = httpx.get(f"{airflow}/api/v2/monitor/health", timeout=10).json()
     assert {health[k]["status"] for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == {"healthy"}
     assert httpx.get(f"http://127.0.0.1:{stack_env['GYRE_MLFLOW_PORT']}/health", timeout=10).status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{stack_env['GYRE_FEAST_PORT']}/health", timeout=10).status_code == 200
 
     # The admin login is generated: the default password is refused, the generated one accepted.
     token = httpx.post(f"{airflow}/auth/token", json={"username": "admin", "password": "admin"}, timeout=10)
