@@ -1,0 +1,1 @@
+drop index if exists rag_chunks_embedding_hnsw
