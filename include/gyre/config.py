@@ -69,7 +69,10 @@ class Settings(BaseSettings):
 
     # --- monitoring and retraining -----------------------------------------------------------------
     drift_max_drifted_share: float = Field(0.3, gt=0, le=1, description="retrain when this share of features drifts")
-    drift_key_features: str = Field("", description="comma-separated features whose drift alone triggers a retrain")
+    drift_key_features: str = Field(
+        "txn_amount,amount_to_customer_mean_30d,txn_mcc",
+        description="comma-separated features whose drift alone triggers a retrain",
+    )
     drift_key_feature_psi: float = Field(0.2, gt=0, description="PSI at which a key feature counts as drifted")
     drift_prediction_psi: float = Field(0.2, gt=0, description="PSI of the score that triggers a retrain")
     drift_max_roc_auc_drop: float = Field(0.05, gt=0, le=1, description="allowed ROC-AUC drop on matured labels")

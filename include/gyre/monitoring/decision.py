@@ -73,9 +73,12 @@ def drift_reasons(result: DriftResult, rules: DriftRules, reference_roc_auc: flo
             f"({result.drifted_share:.0%} >= {rules.max_drifted_share:.0%}): {', '.join(result.drifted_features)}"
         )
     for name in rules.key_features:
+        # Either signal counts: PSI misses a shift inside its quantile bins that the column's own test sees.
         drift = result.features.get(name)
         if drift is not None and drift.psi is not None and drift.psi >= rules.key_feature_psi:
             reasons.append(f"key feature {name} drifted: PSI {drift.psi:.3f} >= {rules.key_feature_psi}")
+        elif drift is not None and drift.drifted:
+            reasons.append(f"key feature {name} drifted: {drift.method} {drift.score:.3f} (limit {drift.threshold})")
     prediction_psi = result.prediction.psi if result.prediction is not None else None
     if prediction_psi is not None and prediction_psi >= rules.prediction_psi:
         reasons.append(f"prediction drifted: PSI {result.prediction.psi:.3f} >= {rules.prediction_psi}")
