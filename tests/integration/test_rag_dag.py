@@ -1,0 +1,96 @@
+"""The `index_documents` DAG with `dag.test()` against the real Postgres: three runs keep the index in step
+with the folder (first build and swap; a deleted and an added document synced in place, nothing swapped; a
+new chunk setting built beside the live version and swapped after evaluation). Airflow's own metadata lives
+in a temporary SQLite database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration import rag_support
+from tests.integration.rag_support import count
+
+pytestmark = pytest.mark.integration
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "index_documents.py"
+DOCUMENTS = [
+    "policies/chargeback-policy.md",
+    "policies/escalation-policy.md",
+    "runbooks/atm-cash-out.md",
+    "glossary/merchant-category-codes.md",
+    "runbooks/oncall-handover.txt",
+]
+GOLDEN = [
+    {"question": "How many days to raise a Visa chargeback?", "documents": ["policies/chargeback-policy.md"]},
+    {"question": "Who is paged for a SEV1 incident?", "documents": ["policies/escalation-policy.md"]},
+    {"question": "What is merchant category code 5411?", "documents": ["glossary/merchant-category-codes.md"]},
+]
+
+_RUN = """
+import datetime as dt, json, os, pathlib, runpy
+from airflow.models.taskinstance import TaskInstance
+from airflow.utils.session import create_session
+from gyre.config import get_settings
+
+dag = runpy.run_path({dag_file!r})["dag"]
+folder = pathlib.Path({folder!r})
+
+def run(day):
+    result = dag.test(logical_date=dt.datetime(2033, 1, day, tzinfo=dt.timezone.utc))
+    with create_session() as session:
+        states = {{ti.task_id: str(ti.state) for ti in session.query(TaskInstance).filter_by(run_id=result.run_id)}}
+    print("RESULT", json.dumps({{"run": day, "state": str(result.state), "tasks": states}}), flush=True)
+
+run(1)
+(folder / "runbooks/atm-cash-out.md").unlink()
+(folder / "runbooks/zebracorn.md").write_text("---\\ncategory: runbook\\n---\\n# Zebracorn drill\\n\\n"
+    "The zebracorn drill is a quarterly exercise in which the fraud team rehearses a full card reissue.\\n")
+run(2)
+os.environ["GYRE_RAG_CHUNK_WORDS"] = "80"
+get_settings.cache_clear()
+run(3)
+"""
+
+
+def test_three_runs_keep_the_index_in_step_with_the_folder(database_url: str, tmp_path: Path) -> None:
+    rag_support.reset_tables()
+    folder = rag_support.copy_corpus(tmp_path / "docs", DOCUMENTS)
+    golden = tmp_path / "golden.json"
+    golden.write_text(json.dumps(GOLDEN))
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
+        "GYRE_RAG_DOCS_DIR": str(folder),
+        "GYRE_RAG_GOLDEN_SET": str(golden),
+    }
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    script = _RUN.format(dag_file=str(DAG_FILE), folder=str(folder))
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [json.loads(x.removeprefix("RESULT ")) for x in result.stdout.splitlines() if x.startswith("RESULT ")]
+    assert len(runs) == 3, result.stdout[-2000:] + result.stderr[-3000:]
+    assert all(r["state"].endswith("success") for r in runs), runs
+    first, second, third = (r["tasks"] for r in runs)
+    assert first["swap"].endswith("success") and first["reject"].endswith("skipped")
+    assert second["swap"].endswith("skipped") and second["reject"].endswith("skipped")
+    assert third["swap"].endswith("success")
+
+    versions = count("select count(*) from rag_index_versions")
+    live = count("select version_id from rag_index_versions where status = 'live'")
+    assert versions == 2 and count("select count(*) from rag_index_versions where status = 'retired'") == 1
+    assert count("select chunk_words from rag_index_versions where version_id = :v", v=live) == 80
+    sources = count("select array_agg(source order by source) from rag_documents where version_id = :v", v=live)
+    assert "runbooks/atm-cash-out.md" not in sources and "runbooks/zebracorn.md" in sources and len(sources) == 5
+    assert count("select count(*) from rag_chunks where version_id <> :v", v=live) == 0
+    assert count("select recall_at_5 from rag_index_versions where version_id = :v", v=live) >= 0.8
