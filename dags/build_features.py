@@ -51,13 +51,15 @@ def build_features() -> None:
     def plan(params=None, triggering_asset_events=None) -> list[str]:  # noqa: ANN001
         from airflow.sdk.exceptions import AirflowFailException
 
-        days = {params["day"]} if (params or {}).get("day") else set()
-        for asset, events in (triggering_asset_events or {}).items():
-            if getattr(asset, "name", None) == VALIDATED_TRANSACTIONS.name:
-                days |= {event.extra["day"] for event in events if event.extra.get("day")}
+        from gyre.features.compute import days_to_build
+
+        try:
+            days = days_to_build((params or {}).get("day"), triggering_asset_events, VALIDATED_TRANSACTIONS.name)
+        except ValueError as error:
+            raise AirflowFailException(f"invalid day: {error}") from error
         if not days:
             raise AirflowFailException("no day to build: trigger with {'day': 'YYYY-MM-DD'} or via the ingest Assets")
-        return sorted(days)
+        return days
 
     @task
     def compute_features(days: list[str]) -> dict[str, Any]:

@@ -80,3 +80,22 @@ def test_request_time_from_epoch_seconds_equals_from_datetimes() -> None:
     from_epoch = transaction_features(pd.DataFrame({**base, "event_timestamp": [int(at.timestamp())]}))
     pd.testing.assert_frame_equal(from_datetime, from_epoch)
     assert from_epoch["hour_of_day"].iloc[0] == 9.0 and from_epoch["seconds_since_prev_txn"].iloc[0] == 60.0
+
+
+def test_days_to_build_come_from_the_request_and_the_ingest_events() -> None:
+    from types import SimpleNamespace
+
+    from airflow.sdk import Asset
+
+    from gyre.features.compute import days_to_build
+
+    transactions, labels = Asset("validated_transactions"), Asset("validated_labels")
+    events = {
+        transactions: [SimpleNamespace(extra={"day": "2026-03-02"}), SimpleNamespace(extra={"day": "2026-03-01"})],
+        labels: [SimpleNamespace(extra={"day": "2026-02-01"})],
+    }
+    assert days_to_build(None, events, "validated_transactions") == ["2026-03-01", "2026-03-02"]
+    assert days_to_build("2026-03-05", None, "validated_transactions") == ["2026-03-05"]
+    assert days_to_build(None, {transactions: [SimpleNamespace(extra=None)]}, "validated_transactions") == []
+    with pytest.raises(ValueError, match="2026-13-01"):
+        days_to_build("2026-13-01", None, "validated_transactions")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -51,3 +53,20 @@ def compute_interval(start: dt.datetime, end: dt.datetime, bind: sa.Engine | Non
 def day_interval(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     return start, start + dt.timedelta(days=1)
+
+
+def days_to_build(
+    requested: str | None, triggering_events: Mapping[Any, Iterable[Any]] | None, asset_name: str
+) -> list[str]:
+    """The days a run builds: the requested one, and the ``day`` of every event of ``asset_name`` that triggered
+    it (a backfill's queued ingest events arrive as one run). Invalid dates fail here, with the value."""
+    days = {requested} if requested else set()
+    for asset, events in (triggering_events or {}).items():
+        if getattr(asset, "name", None) == asset_name:
+            days |= {str(event.extra["day"]) for event in events if (event.extra or {}).get("day")}
+    for day in days:
+        try:
+            dt.date.fromisoformat(day)
+        except ValueError as error:
+            raise ValueError(f"day {day!r} is not a YYYY-MM-DD date ({error})") from None
+    return sorted(days)
