@@ -1,11 +1,18 @@
-"""Links from the Airflow UI to the rest of the loop: the MLflow UI now; reports as their stages land."""
+"""Links from the Airflow UI to the rest of the loop: the MLflow UI and the nightly drift reports.
+
+The drift reports are a small FastAPI app (``gyre.monitoring.web``) mounted in Airflow's API server under
+``/gyre/drift``: the index by night and model version, and each report's HTML and JSON.
+"""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
 from gyre.config import get_settings
+from gyre.monitoring.web import create_app
 from gyre.services.endpoints import mlflow_url
+
+DRIFT_REPORTS_PREFIX = "/gyre/drift"
 
 
 class GyreLinks(AirflowPlugin):
@@ -17,4 +24,11 @@ class GyreLinks(AirflowPlugin):
             "destination": "nav",
             "category": "browse",
         },
+        {
+            "name": "Drift reports — by night and model version",
+            "href": f"{DRIFT_REPORTS_PREFIX}/",
+            "destination": "nav",
+            "category": "browse",
+        },
     ]
+    fastapi_apps = [{"app": create_app(), "url_prefix": DRIFT_REPORTS_PREFIX, "name": "Gyre drift reports"}]
