@@ -1,12 +1,17 @@
 """fraud_scorer: card-transaction fraud scores from the registry's champion model (ONNX Runtime).
 
-POST /score and /score_batch need an ``X-API-Key``; /healthz says the process is alive, /readyz whether the
+POST /score and /score_batch (and /ask, /ask_stream: answers from the document index, ``gyre.rag``) need an
+``X-API-Key`` and share its rate limit; /healthz says the process is alive, /readyz whether the
 champion is loaded and Redis answers (and why not), /metrics is Prometheus. The work lives in ``gyre.serving``.
 """
+
+from collections.abc import Generator
+from typing import Any
 
 import bentoml
 
 from gyre.config import get_settings
+from gyre.rag import api as answers
 from gyre.serving.guard import RequestGuard
 from gyre.serving.runtime import Runtime
 from gyre.serving.schema import ScoreResult, Transaction
@@ -37,6 +42,18 @@ class FraudScorer:
     async def score_batch(self, transactions: list[Transaction]) -> list[ScoreResult]:
         """Score many transactions in one call (one feature lookup, one model run)."""
         return self.runtime.score(transactions)
+
+    @bentoml.api(route="/ask")
+    def ask(self, question: str, filters: dict[str, str | list[str]] | None = None) -> dict[str, Any]:
+        """Answer from the knowledge base with [n] citations; extractive (and labelled) without an Anthropic key."""
+        return answers.ask(question, filters)
+
+    @bentoml.api(route="/ask_stream")
+    def ask_stream(
+        self, question: str, filters: dict[str, str | list[str]] | None = None
+    ) -> Generator[str, None, None]:
+        """The same answer as server-sent events: ``delta`` events with text, then ``done`` with the result."""
+        yield from answers.ask_events(question, filters)
 
     def __is_ready__(self) -> bool:
         return self.runtime.not_ready_reason() is None

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gyre.config import Settings
+from gyre.rag.api import AskRequest
 from gyre.serving import runtime as runtime_module
 from gyre.serving.schema import ScoreRequest, batch_request
 
@@ -27,6 +28,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REFUSED_TYPES = ("application/vnd.bentoml+pickle", "application/python-pickle", "application/x-python-pickle")
+# Answers come from the document index, not the fraud model: they do not wait for a champion to load.
+ANSWER_ROUTES = ("/ask", "/ask_stream")
 
 
 def accepted_keys(settings: Settings) -> tuple[str, ...]:
@@ -61,6 +64,8 @@ class RequestGuard:
         self.bodies: dict[str, type[BaseModel]] = {
             "/score": ScoreRequest,
             "/score_batch": batch_request(settings.serving_max_batch),
+            "/ask": AskRequest,
+            "/ask_stream": AskRequest,
         }
         self._redis: Any = None
 
@@ -114,7 +119,7 @@ class RequestGuard:
             return limited
         run = runtime_module.current()
         reason = "the service is starting" if run is None else run.not_ready_reason()
-        if reason:
+        if reason and scope["path"] not in ANSWER_ROUTES:
             return await _reply(send, 503, {"error": reason}, {"retry-after": "5"})
         body = b""
         more = True
@@ -132,7 +137,7 @@ class RequestGuard:
             if any(e["type"] == "json_invalid" for e in error.errors()):
                 return await _reply(send, 422, {"error": "body is not valid JSON"})
             return await _reply(send, 422, {"error": "invalid request", "detail": _field_errors(error)})
-        return await self._forward(scope, body, send)
+        return await self._forward(scope, body, receive, send)
 
     async def _rate_limit(self, key: str, send: Send) -> int | None:
         window = self.settings.serving_rate_window_s
@@ -160,7 +165,7 @@ class RequestGuard:
             )
         return None
 
-    async def _forward(self, scope: Scope, body: bytes, send: Send) -> int:
+    async def _forward(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> int:
         sent = False
         status = 500
 
@@ -169,7 +174,8 @@ class RequestGuard:
             if not sent:
                 sent = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return {"type": "http.disconnect"}
+            # later reads wait for the client: a streaming response listens here for a disconnect
+            return await receive()
 
         async def watch(message: dict[str, Any]) -> None:
             nonlocal status
