@@ -7,6 +7,7 @@ in the order training used. Unknown customers or merchants give nulls (the model
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,22 @@ class MissingRequestFields(ValueError):
     """A transaction lacks a field the features need (serving answers 4xx with this message)."""
 
 
+_SERVICE_TTL_S = 60.0  # as the registry cache (feature_store.yaml): a new service version shows within a minute
+_services: dict[tuple[int, str], tuple[float, FeatureService]] = {}
+
+
 def feature_service(store: FeatureStore | None = None, settings: Settings | None = None) -> FeatureService:
+    """The FeatureService, kept for a minute: Feast rebuilds it from the registry's protobuf on every lookup
+    (tens of milliseconds, more than the Redis read itself)."""
     settings = settings or get_settings()
-    return (store or feature_store(settings)).get_feature_service(settings.feature_service)
+    store = store or feature_store(settings)
+    key = (id(store), settings.feature_service)
+    cached = _services.get(key)
+    if cached and time.monotonic() - cached[0] < _SERVICE_TTL_S:
+        return cached[1]
+    service = store.get_feature_service(settings.feature_service, allow_cache=True)
+    _services[key] = (time.monotonic(), service)
+    return service
 
 
 def feature_names(service: FeatureService) -> list[str]:
