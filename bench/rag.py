@@ -3,8 +3,9 @@ recall@10 of the HNSW index against exact search, side by side.
 
 1. Indexing: the shipped corpus (copied ``--copies`` times) synced into an empty index: load, chunk, embed
    with MiniLM on CPU, write. Reported as chunks/s, end to end and for embedding alone.
-2. Scale: ``--chunks`` synthetic chunks (random unit vectors; 60 words drawn from the corpus' vocabulary
-   with Zipf weights, so full-text matches are as selective as in real text) loaded with
+2. Scale: ``--chunks`` synthetic chunks (``--vectors clustered``: the corpus' real MiniLM embeddings plus
+   Gaussian noise, shaped like a real index; ``--vectors random``: uniform unit vectors, HNSW's worst case;
+   60 words drawn from a vocabulary with Zipf weights for full text) loaded with
    COPY, then the HNSW index built serially (pgvector 0.6.2, CVE-2026-3172). Query latency of the hybrid
    search (the SQL /ask runs; embedding excluded) and of vector search with HNSW vs exact scan.
 3. Recall@10 of HNSW vs exact for ``--queries`` random queries at several ``hnsw.ef_search``.
@@ -29,6 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 384
+NOISE = 0.03  # per dimension: a noisy copy keeps a cosine of about 0.86 with its centre
 
 
 def vocabulary(extra: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +70,7 @@ def start_postgres(home: Path):  # noqa: ANN201
     return supervisor
 
 
-def bench_indexing(copies: int, work: Path) -> dict[str, float]:
+def bench_indexing(copies: int, work: Path) -> tuple[np.ndarray, dict[str, float]]:
     from gyre.config import get_settings
     from gyre.rag import chunker, indexer, loader
     from gyre.rag.embedder import get_embedder
@@ -90,9 +92,9 @@ def bench_indexing(copies: int, work: Path) -> dict[str, float]:
         for c in chunker.chunk(d.title, d.text, settings.rag_chunk_words, settings.rag_chunk_overlap)
     ]
     started = time.perf_counter()
-    embedder.embed(texts)
+    vectors = embedder.embed(texts)
     embed_s = time.perf_counter() - started
-    return {
+    return vectors, {
         "documents": len(documents),
         "chunks": report.chunks_written,
         "model_load_s": load_s,
@@ -102,8 +104,18 @@ def bench_indexing(copies: int, work: Path) -> dict[str, float]:
     }
 
 
-def load_synthetic(chunks: int, per_document: int = 100) -> tuple[int, float, float]:
-    """A 'building' version holding ``chunks`` random chunks; returns (version, load seconds, index build seconds)."""
+def synthetic_vectors(rng: np.random.Generator, n: int, centers: np.ndarray | None) -> np.ndarray:
+    """Unit vectors: uniformly random (``centers`` None: the worst case for HNSW, no neighbourhood structure),
+    or real MiniLM chunk embeddings plus Gaussian noise (clusters shaped like a real corpus)."""
+    if centers is None:
+        vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    else:
+        vectors = centers[rng.integers(len(centers), size=n)] + rng.normal(0, NOISE, (n, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def load_synthetic(chunks: int, centers: np.ndarray | None, per_document: int = 100) -> tuple[int, float, float]:
+    """A 'building' version holding ``chunks`` synthetic chunks; returns (version, load s, index build s)."""
     from pgvector.psycopg import register_vector
 
     from gyre.db import engine, query, sql_text
@@ -142,8 +154,7 @@ def load_synthetic(chunks: int, per_document: int = 100) -> tuple[int, float, fl
             copy.set_types(["int4", "text", "int4", "text", "text", "text", "text", "text[]", "vector"])
             for start in range(0, chunks, 10_000):
                 n = min(10_000, chunks - start)
-                vectors = rng.standard_normal((n, DIM)).astype(np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                vectors = synthetic_vectors(rng, n, centers)
                 words = rng.choice(vocab, size=(n, 60), p=weights)
                 for i in range(n):
                     row = start + i
@@ -173,10 +184,9 @@ def load_synthetic(chunks: int, per_document: int = 100) -> tuple[int, float, fl
     return version, load_s, time.perf_counter() - started
 
 
-def random_queries(n: int, seed: int = 11) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+def random_queries(n: int, centers: np.ndarray | None, seed: int = 11) -> np.ndarray:
+    """Queries drawn like the data (a different seed)."""
+    return synthetic_vectors(np.random.default_rng(seed), n, centers)
 
 
 def vector_search(version: int, vector: np.ndarray, k: int, ef_search: int | None) -> tuple[list[int], float]:
@@ -218,11 +228,18 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument(
+        "--vectors",
+        choices=("clustered", "random"),
+        default="clustered",
+        help="clustered: real MiniLM embeddings of the corpus plus noise; random: uniform unit vectors",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gyre-bench-rag-"))
     supervisor = start_postgres(work / "home")
     try:
-        indexing = bench_indexing(args.copies, work)
+        embeddings, indexing = bench_indexing(args.copies, work)
+        centers = embeddings if args.vectors == "clustered" else None
         print(
             f"indexing: {indexing['documents']} documents, {indexing['chunks']} chunks in {indexing['sync_s']:.1f} s "
             f"= {indexing['chunks_per_s']:.1f} chunks/s end to end (load, chunk, embed, write); "
@@ -230,11 +247,12 @@ def main() -> None:
             f"model load {indexing['model_load_s']:.1f} s"
         )
         sys.stdout.flush()
-        version, load_s, build_s = load_synthetic(args.chunks)
+        version, load_s, build_s = load_synthetic(args.chunks, centers)
         print(
-            f"synthetic: {args.chunks} chunks loaded with COPY in {load_s:.1f} s; HNSW build (serial) {build_s:.1f} s"
+            f"synthetic ({args.vectors} vectors): {args.chunks} chunks loaded with COPY in {load_s:.1f} s; "
+            f"HNSW build (serial) {build_s:.1f} s"
         )
-        queries = random_queries(args.queries)
+        queries = random_queries(args.queries, centers)
         for vector in queries[:10]:  # warm the caches
             vector_search(version, vector, 10, 100)
             vector_search(version, vector, 10, None)
