@@ -12,28 +12,35 @@ from gyre.registry import models
 from gyre.training import flow
 from gyre.training.spec import FRAUD
 from gyre.training.synthetic import fraud_frame
-from gyre.training.tracking import Lineage
+from gyre.training.tracking import MODEL_ARTIFACT, Lineage
 
 MONDAY = dt.date(2026, 3, 2)
 
 
 def register_versions(settings: Settings, count: int, days: int = 2) -> list[str]:
-    """``count`` trained, exported, registered versions (the last one is ``challenger``); none promoted."""
-    versions = []
-    for i in range(count):
-        first = MONDAY + dt.timedelta(days=days * i)
-        lineage = Lineage(
-            request_key=f"serving-{i}",
-            feature_service=settings.feature_service,
-            window_start=first.isoformat(),
-            window_end=(first + dt.timedelta(days=days)).isoformat(),
-            data_digest=f"sha256:serving-test-{i}",
-            validation="test frame: generator output",
-            git_commit="test",
-        )
-        run_id = flow.train_and_track(fraud_frame(first, days, seed=7), lineage, FRAUD, settings)
-        flow.export(run_id, FRAUD, settings)
-        versions.append(flow.register(run_id, settings))
+    """``count`` registered versions with ONNX files (the last one is ``challenger``); none promoted.
+
+    One model is trained and exported; its run is registered ``count`` times, which gives distinct versions
+    (what serving tells apart) for the price of one training.
+    """
+    import mlflow
+
+    first = MONDAY
+    lineage = Lineage(
+        request_key="serving-test",
+        feature_service=settings.feature_service,
+        window_start=first.isoformat(),
+        window_end=(first + dt.timedelta(days=days)).isoformat(),
+        data_digest="sha256:serving-test",
+        validation="test frame: generator output",
+        git_commit="test",
+    )
+    run_id = flow.train_and_track(fraud_frame(first, days, seed=7), lineage, FRAUD, settings)
+    flow.export(run_id, FRAUD, settings)
+    versions = [flow.register(run_id, settings)]
+    for _ in range(count - 1):
+        versions.append(mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT}", settings.model_name).version)
+    models.client().set_registered_model_alias(settings.model_name, models.CHALLENGER, versions[-1])
     return versions
 
 

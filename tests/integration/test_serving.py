@@ -8,17 +8,26 @@ with schemathesis, and watched while the ``champion`` alias moves under load.
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
+import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
 
 from gyre.config import get_settings, load_settings
 from gyre.services.credentials import load_or_create
+from gyre.services.process import free_port
 from tests.integration import serving_support as support
 
 pytestmark = pytest.mark.integration
@@ -76,7 +85,8 @@ def prediction_rows(request_ids: list[str]) -> list[Any]:
     with engine().connect() as connection:
         return connection.execute(
             sa.text(
-                "select request_id::text, role, model_version, features from prediction_log where request_id::text = any(:ids)"
+                "select request_id::text, role, model_version, features from prediction_log"
+                " where request_id::text = any(:ids)"
             ),
             {"ids": request_ids},
         ).all()
@@ -182,7 +192,7 @@ def test_asgi_refuses_bad_requests_with_clear_4xx(asgi, api_key) -> None:
     good = {"transaction": support.transactions(1)[0]}
     key = {"X-API-Key": api_key}
     assert asgi.post("/score", json=good).status_code == 401
-    wrong = asgi.post("/score", json=good, headers={"X-API-Key": api_key[:-1] + "x"})
+    wrong = asgi.post("/score", json=good, headers={"X-API-Key": "wrong-" + api_key})
     assert wrong.status_code == 401 and wrong.json() == {"error": "invalid API key"}
     pickled = asgi.post(
         "/score", content=b"\x80\x04K\x01.", headers={**key, "Content-Type": "application/vnd.bentoml+pickle"}
@@ -229,3 +239,133 @@ def test_rate_limit_answers_429_with_retry_after(asgi, redis_url) -> None:
     assert asgi.post("/score", json=body, headers={"X-API-Key": EXTRA_KEY}).status_code == 200
     metrics = asgi.get("/metrics").text
     assert 'gyre_responses_total{endpoint="score",status="429"}' in metrics
+
+
+# --- depth 3: a real `bentoml serve` process ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(registered: dict[str, Any]) -> Iterator[str]:
+    port = free_port()
+    argv = [
+        str(Path(sys.executable).parent / "bentoml"),
+        "serve",
+        "service:FraudScorer",
+        "--working-dir",
+        str(BENTO),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    env = {**os.environ, **registered["env"], "GYRE_SERVING_PORT": str(port)}
+    log = (Path(get_settings().home) / "serving-test.log").open("ab")
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"bentoml serve exited with {process.returncode}; see {log.name}"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        else:
+            raise AssertionError(f"bentoml serve not ready after 180 s; see {log.name}")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_real_server_scores_through_bentoml_client(server, api_key, registered) -> None:
+    import bentoml
+
+    body = support.transactions(3)
+    with bentoml.SyncHTTPClient(server) as client:
+        client.client.headers["X-API-Key"] = api_key
+        one = client.score(transaction=body[0])
+        many = client.score_batch(transactions=body)
+    assert one["model_version"] == registered["versions"][0]
+    assert [r["transaction_id"] for r in many] == [b["transaction_id"] for b in body]
+    assert len({r["request_id"] for r in [one, *many]}) == 4
+    with bentoml.SyncHTTPClient(server) as anonymous, pytest.raises(bentoml.exceptions.BentoMLException):
+        anonymous.score(transaction=body[0])
+    metrics = httpx.get(f"{server}/metrics").text
+    assert "gyre_decisions_total{" in metrics and "gyre_request_latency_seconds_bucket" in metrics
+    assert f'gyre_model_info{{role="champion",version="{registered["versions"][0]}"}} 1.0' in metrics
+    assert "gyre_prediction_log_dropped_total" in metrics or "gyre_prediction_log_queue_depth" in metrics
+    wait_until(lambda: len(prediction_rows([one["request_id"]])) >= 1, timeout_s=10)
+
+
+def test_openapi_schema_fuzzing_gives_no_server_error(server, api_key) -> None:
+    """Every operation of the served OpenAPI schema, with generated (mostly invalid) bodies: never a 5xx."""
+    from hypothesis import given
+
+    schema = schemathesis.openapi.from_url(f"{server}/docs.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/score", "/score_batch", "/readyz", "/healthz"}
+    statuses: list[int] = []
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def call(case) -> None:  # noqa: ANN001
+            response = case.call(headers={"X-API-Key": api_key}, timeout=10)
+            statuses.append(response.status_code)
+            case.validate_response(response, checks=[not_a_server_error])
+
+        call()
+    assert 422 in statuses and 200 in statuses
+
+
+def test_champion_moves_under_load_without_a_failed_request(server, api_key, registered) -> None:
+    """Four clients score continuously while `champion` moves v1 -> v2; every request must succeed."""
+    first, second = registered["versions"]
+    bodies = [{"transaction": t} for t in support.transactions(50)]
+    stop = threading.Event()
+    seen: list[str] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=server, headers={"X-API-Key": api_key}, timeout=10) as http:
+            i = 0
+            while not stop.is_set():
+                try:
+                    response = http.post("/score", json=bodies[i % len(bodies)])
+                    if response.status_code != 200:
+                        raise RuntimeError(f"{response.status_code} {response.text[:200]}")
+                    version = response.json()["model_version"]
+                    with lock:
+                        seen.append(version)
+                except Exception as error:  # noqa: BLE001 - every failure is counted
+                    with lock:
+                        failures.append(repr(error))
+                i += 1
+
+    threads = [threading.Thread(target=client_loop) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.0)
+        support.promote(registered["settings"], second)
+        wait_until(lambda: seen[-20:] == [second] * 20, timeout_s=30)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+    assert failures == [], failures[:5]
+    assert first in seen and second in seen, "the swap was not observed"
+    switch = seen.index(second)
+    # Once the new version answers, at most the requests already in flight (one per client) still see the old.
+    assert first not in seen[switch + 4 :]
+    metrics = httpx.get(f"{server}/metrics").text
+    assert 'gyre_model_swaps_total{role="champion"} 1.0' in metrics
+    assert f'gyre_model_info{{role="champion",version="{second}"}} 1.0' in metrics
+    assert f'gyre_model_info{{role="champion",version="{first}"}}' not in metrics

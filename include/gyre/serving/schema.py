@@ -29,7 +29,7 @@ class Transaction(BaseModel):
     customer_id: Identifier
     merchant_id: Identifier
     event_timestamp: Annotated[dt.datetime, AfterValidator(_aware)]
-    amount: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
+    amount: float = Field(ge=0.01, le=1_000_000, allow_inf_nan=False, description="at least one cent")
     channel: Annotated[str, Field(min_length=1, max_length=16)]
     mcc: Annotated[str, Field(pattern=r"^[0-9]{4}$", description="merchant category code")]
     merchant_country: Country
