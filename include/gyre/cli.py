@@ -54,6 +54,7 @@ def _services_table(settings: Settings, state: StackState, health: dict[str, boo
         "redis": "password only",
         "airflow": "user admin",
         "mlflow": "none (bound to loopback)",
+        "serving": "X-API-Key (SERVING_API_KEY in the passwords file)",
         "feast": "none (bound to loopback)",
     }
     for record in state.services:

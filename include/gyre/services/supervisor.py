@@ -25,8 +25,9 @@ from gyre.services.mlflow import EmbeddedMlflow
 from gyre.services.postgres import EmbeddedPostgres
 from gyre.services.process import ManagedProcess, ServiceError, pid_alive, port_is_free, stop_group, wait_ready
 from gyre.services.redis import EmbeddedRedis
+from gyre.services.serving import EmbeddedServing
 
-ALL_SERVICES = ("postgres", "redis", "mlflow", "feast", "airflow")
+ALL_SERVICES = ("postgres", "redis", "mlflow", "feast", "serving", "airflow")
 
 
 class Service(Protocol):
@@ -84,6 +85,7 @@ PORT_SETTINGS = {
     "redis": ("redis_port",),
     "mlflow": ("mlflow_port",),
     "feast": ("feast_port",),
+    "serving": ("serving_port",),
     "airflow": ("airflow_port", "airflow_worker_log_port", "airflow_trigger_log_port"),
 }
 
@@ -113,6 +115,7 @@ class Supervisor:
             ("redis", EmbeddedRedis),
             ("mlflow", EmbeddedMlflow),
             ("feast", EmbeddedFeatureServer),
+            ("serving", EmbeddedServing),
             ("airflow", EmbeddedAirflow),
         ]
         self.services: list[Service] = [cls(settings, self.creds) for name, cls in factories if name in wanted]
