@@ -309,6 +309,8 @@ def test_openapi_schema_fuzzing_gives_no_server_error(server, api_key) -> None:
     schema = schemathesis.openapi.from_url(f"{server}/docs.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/score", "/score_batch", "/readyz", "/healthz"}
+    # The scoring contract and the probes; /ask and /ask_stream (gyre.rag) have their own tests.
+    operations = [op for op in operations if not op.path.startswith("/ask")]
     statuses: list[int] = []
     for operation in operations:
 
