@@ -129,7 +129,9 @@ def main() -> None:
         support.promote(train, version)
         key = load_or_create(settings.home)[0].serving_api_key
         bodies = support.transactions(500)
-        env = {**os.environ}
+        from gyre.services.endpoints import mlflow_url
+
+        env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url(settings)}
         bin_dir = Path(sys.executable).parent
         ports = {k: free_port() for k in ("bento", "fastapi", "mlflow")}
         logs = settings.logs_dir
@@ -160,7 +162,6 @@ def main() -> None:
                 f"http://127.0.0.1:{ports['fastapi']}/docs",
             )
         )
-        run_id = models.client().get_model_version(name, version).run_id
         processes.append(
             _start(
                 [
@@ -168,7 +169,7 @@ def main() -> None:
                     "models",
                     "serve",
                     "-m",
-                    f"runs:/{run_id}/model",
+                    f"models:/{name}/{version}",
                     "--env-manager",
                     "local",
                     "-h",
