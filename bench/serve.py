@@ -131,7 +131,9 @@ def main() -> None:
         bodies = support.transactions(500)
         from gyre.services.endpoints import mlflow_url
 
-        env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url(settings)}
+        # `mlflow models serve` runs `uvicorn` from PATH: this environment's.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url(settings), "PATH": path}
         bin_dir = Path(sys.executable).parent
         ports = {k: free_port() for k in ("bento", "fastapi", "mlflow")}
         logs = settings.logs_dir
