@@ -5,7 +5,8 @@ Runs when ingest has validated a day's transactions **and** its chargebacks (Ass
 and `validated_labels`: merchant fraud rates read the labels reported before each transaction, so a day's
 features wait for its label load). Trigger it by hand with `{"day": "YYYY-MM-DD"}` to rebuild one day.
 
-1. `plan`: the days to build: the `day` of each triggering ingest event (a backfill's queued events come as one run);
+1. `plan`: the days to build: the `day` of each triggering ingest event (a backfill's queued events come as one run),
+   plus every validated day that has no feature rows yet (events that arrive during a run may be coalesced);
 2. `compute_features`: delete and insert each day's rows of `customer_features` and `merchant_features`
    (SQL in `sql/features/`), in one transaction per day: a re-run gives the same rows;
 3. `apply_definitions`: `feast apply` only when `feature_repo/` changed since the last apply;
@@ -51,12 +52,13 @@ def build_features() -> None:
     def plan(params=None, triggering_asset_events=None) -> list[str]:  # noqa: ANN001
         from airflow.sdk.exceptions import AirflowFailException
 
-        from gyre.features.compute import days_to_build
+        from gyre.features.compute import days_to_build, days_without_features
 
         try:
             days = days_to_build((params or {}).get("day"), triggering_asset_events, VALIDATED_TRANSACTIONS.name)
         except ValueError as error:
             raise AirflowFailException(f"invalid day: {error}") from error
+        days = sorted({*days, *days_without_features()})
         if not days:
             raise AirflowFailException("no day to build: trigger with {'day': 'YYYY-MM-DD'} or via the ingest Assets")
         return days

@@ -1,5 +1,5 @@
-"""The same DAGs on Airflow's CeleryExecutor: tasks spread over two workers, and a worker killed mid-task
-ends with the task retried and exactly the rows a clean run loads."""
+"""The same DAGs on Airflow's CeleryExecutor: the ingest -> features -> train chain runs with its tasks spread
+over two workers, and a worker killed mid-task ends with the task retried and exactly the rows a clean run loads."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ from tests.e2e.test_platform_up import GYRE, gyre
 pytestmark = pytest.mark.stack
 
 DAG = "ingest_transactions"
-FIRST, LAST = dt.date(2026, 3, 1), dt.date(2026, 3, 4)
+FIRST, LAST = dt.date(2026, 3, 1), dt.date(2026, 3, 8)
+# Train as of the day after LAST on a 4-day window that ends 4 days earlier, so its chargebacks have arrived.
+TRAIN_AS_OF = dt.datetime.combine(LAST + dt.timedelta(days=1), dt.time(), dt.UTC)
 EXECUTING = re.compile(
     r"Executing workload in Celery: .*log_path='dag_id=(?P<dag>[^/]+)/run_id=(?P<run>[^/]+)/"
     r"task_id=(?P<task>[^/]+)/attempt=(?P<attempt>\d+)\.log'"
@@ -71,6 +73,8 @@ def celery_env() -> Iterator[dict[str, str]]:
         **isolated_env(home),
         "GYRE_CELERY_WORKERS": "2",
         "GYRE_TASK_RETRY_DELAY_S": "2",
+        "GYRE_TRAINING_WINDOW_DAYS": "4",
+        "GYRE_TRAINING_LABEL_DELAY_DAYS": "4",
         # A killed worker's task stops heartbeating; let the scheduler notice in seconds, not five minutes.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
     }
@@ -90,20 +94,31 @@ def celery_env() -> Iterator[dict[str, str]]:
     gyre(env, "down")
 
 
-def wait_all_runs(client: AirflowClient, count: int, timeout_s: float = 600) -> list[dict]:
+def wait_all_runs(
+    client: AirflowClient, count: int, dag: str = DAG, prefix: str = "backfill__", timeout_s: float = 600
+) -> list[dict]:
+    """The DAG's runs whose id starts with ``prefix``, once at least ``count`` exist and all have finished."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        runs = [r for r in client.runs(DAG) if r["dag_run_id"].startswith("backfill__")]
+        runs = [r for r in client.runs(dag) if r["dag_run_id"].startswith(prefix)]
         if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs):
             return runs
         time.sleep(2)
-    raise AssertionError(f"backfill not finished: {[(r['dag_run_id'], r['state']) for r in runs]}")
+    raise AssertionError(f"{dag} runs not finished: {[(r['dag_run_id'], r['state']) for r in runs]}")
 
 
-def test_a_backfill_spreads_over_both_workers(celery_env: dict[str, str]) -> None:
-    client = AirflowClient(settings_for(celery_env))
-    client.wait_for_dag(DAG)
-    client.unpause(DAG)
+def feature_days(settings: Settings) -> set[dt.date]:
+    with psycopg.connect(libpq_url(settings)) as conn:
+        rows = conn.execute("select distinct (event_timestamp at time zone 'UTC')::date from customer_features")
+        return {day for (day,) in rows}
+
+
+def test_ingest_features_and_training_run_on_both_workers(celery_env: dict[str, str]) -> None:
+    settings = settings_for(celery_env)
+    client = AirflowClient(settings)
+    for dag in (DAG, "build_features", "train_model"):
+        client.wait_for_dag(dag)
+        client.unpause(dag)
     start = dt.datetime.combine(FIRST, dt.time(), dt.UTC)
     client.backfill(DAG, start, dt.datetime.combine(LAST, dt.time(), dt.UTC), max_active_runs=4)
     runs = wait_all_runs(client, count=(LAST - FIRST).days + 1)
@@ -116,10 +131,26 @@ def test_a_backfill_spreads_over_both_workers(celery_env: dict[str, str]) -> Non
         for t in client.task_instances(DAG, r["dag_run_id"])
     }
     assert set(tries.values()) == {1}, tries
+
+    # The ingest Assets start build_features (a backfill's queued events may come as one run or several).
+    every_day = {FIRST + dt.timedelta(days=i) for i in range((LAST - FIRST).days + 1)}
+    deadline = time.monotonic() + 600
+    while feature_days(settings) < every_day and time.monotonic() < deadline:
+        time.sleep(3)
+    feature_runs = wait_all_runs(client, count=1, dag="build_features", prefix="")
+    assert {r["state"] for r in feature_runs} == {"success"}, feature_runs
+    assert feature_days(settings) >= every_day
+
+    run_id = client.trigger("train_model", logical_date=TRAIN_AS_OF, conf={"request_id": "celery-chain"})
+    assert client.wait_for_run("train_model", run_id, timeout_s=900) == "success"
+    trained = {t["task_id"]: t["state"] for t in client.task_instances("train_model", run_id)}
+    assert trained["register"] == "success" and "success" in (trained["promote"], trained["reject"]), trained
+
     ran = executed_by_worker(Path(celery_env["GYRE_HOME"]))
-    mine = {n: [t for t in tasks if t["dag"] == DAG] for n, tasks in ran.items()}
-    print({n: len(tasks) for n, tasks in mine.items()})
-    assert mine["worker1"] and mine["worker2"], mine
+    per_worker = {n: {t["dag"] for t in tasks} for n, tasks in ran.items()}
+    print({n: len(tasks) for n, tasks in ran.items()}, per_worker)
+    assert all(per_worker.values()), per_worker
+    assert set().union(*per_worker.values()) >= {DAG, "build_features", "train_model"}, per_worker
 
 
 def test_a_worker_killed_mid_task_retries_and_loads_the_same_rows(celery_env: dict[str, str]) -> None:

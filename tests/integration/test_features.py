@@ -377,3 +377,36 @@ def test_feature_server_serves_what_the_sdk_reads(store, materialized) -> None:
     finally:
         for process in reversed(processes):
             process.stop()
+
+
+def test_validated_days_without_features_are_caught_up(store) -> None:
+    """A day whose ingest events the scheduler coalesced away is still found: validated, but no feature rows."""
+    from gyre.db import engine
+    from gyre.features.compute import compute_interval, day_interval, days_without_features
+
+    day = dt.date(2041, 3, 15)
+    with engine().begin() as connection:
+        connection.execute(
+            sa.text(
+                "insert into transactions (transaction_id, event_timestamp, customer_id, merchant_id, mcc, "
+                "merchant_country, customer_country, channel, card_age_days, amount, currency, source_file, "
+                "line_number) values ('FT-CATCHUP', :at, 'FTC9', 'FTM9', 5411, 'DE', 'DE', 'pos', 400, 12.5, "
+                "'EUR', 'test_features', 0)"
+            ),
+            {"at": dt.datetime.combine(day, dt.time(9), UTC)},
+        )
+        for feed in ("transactions", "labels"):
+            connection.execute(
+                sa.text("insert into ingest_snapshot (feed, batch_date, rows, digest) values (:feed, :day, 1, 'x')"),
+                {"feed": feed, "day": day},
+            )
+    try:
+        assert day.isoformat() in days_without_features()
+        compute_interval(*day_interval(day))
+        assert day.isoformat() not in days_without_features()
+    finally:
+        with engine().begin() as connection:
+            connection.execute(sa.text("delete from ingest_snapshot where batch_date = :day"), {"day": day})
+            connection.execute(sa.text("delete from customer_features where customer_id = 'FTC9'"))
+            connection.execute(sa.text("delete from merchant_features where merchant_id = 'FTM9'"))
+            connection.execute(sa.text("delete from transactions where transaction_id = 'FT-CATCHUP'"))

@@ -55,6 +55,13 @@ def day_interval(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
+def days_without_features(bind: sa.Engine | None = None) -> list[str]:
+    """Validated days (both feeds loaded) that have no feature rows yet, oldest first."""
+    ensure_schema(bind)
+    with (bind or engine()).connect() as connection:
+        return [day.isoformat() for (day,) in connection.execute(query("features/days_without_features.sql"))]
+
+
 def days_to_build(
     requested: str | None, triggering_events: Mapping[Any, Iterable[Any]] | None, asset_name: str
 ) -> list[str]:

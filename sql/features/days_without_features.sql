@@ -1,0 +1,13 @@
+-- Days whose transactions and chargebacks are both validated but that have no feature rows yet: asset events
+-- that arrive while a build runs can be coalesced by the scheduler, so each run also catches these up.
+select t.batch_date
+from ingest_snapshot t
+join ingest_snapshot l on l.feed = 'labels' and l.batch_date = t.batch_date
+where t.feed = 'transactions'
+  and t.rows > 0
+  and not exists (
+      select 1 from customer_features c
+      where c.event_timestamp >= t.batch_date::timestamp at time zone 'UTC'
+        and c.event_timestamp < (t.batch_date + 1)::timestamp at time zone 'UTC'
+  )
+order by t.batch_date
