@@ -164,6 +164,35 @@ def test_prediction_log_never_blocks_and_counts_what_it_drops(database_url) -> N
     failing.stop()
 
 
+def test_a_missing_feature_value_is_logged_as_null(database_url) -> None:
+    """NaN (a first transaction has no gap to the previous one) is not JSON Postgres accepts: it becomes null."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from gyre.db import engine
+    from gyre.serving.predlog import PredictionLog
+
+    log = PredictionLog(engine, capacity=10, batch=10)
+    log.start()
+    request_id, now = str(uuid.uuid4()), dt.datetime.now(dt.UTC)
+    log.put(
+        {"request_id": request_id, "role": "champion", "scored_at": now, "event_timestamp": now,
+         "transaction_id": "T-nan", "customer_id": "C-nan", "merchant_id": "M-nan", "model_name": "fraud_detector",
+         "model_version": "1", "score": 0.1, "decision": False, "threshold": 0.5, "unknown_entity": False,
+         "features": {"seconds_since_prev_txn": float("nan"), "txn_amount": 12.5}, "feature_age_s": None,
+         "latency_ms": 1.0}
+    )  # fmt: skip
+    wait_until(lambda: log.written == 1, timeout_s=15)
+    log.stop()
+    with engine().connect() as connection:
+        features = connection.execute(
+            sa.text("select features from prediction_log where request_id = :id"), {"id": request_id}
+        ).scalar_one()
+    assert features == {"seconds_since_prev_txn": None, "txn_amount": 12.5}
+    assert not log.dropped
+
+
 # --- depth 2: the ASGI app ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def asgi(service_module) -> Iterator[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "serving/schema.sql"
 INSERT = "serving/insert_prediction.sql"
+
+
+def features_json(features: dict[str, Any]) -> str:
+    """The features as JSON that Postgres accepts: a missing value (NaN, say no previous transaction) is null."""
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in features.items()}
+    return json.dumps(clean, default=str, allow_nan=False)
 
 
 class PredictionLog:
@@ -86,7 +93,7 @@ class PredictionLog:
                 self._queue.task_done()
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        params = [{**row, "features": json.dumps(row["features"], default=str)} for row in rows]
+        params = [{**row, "features": features_json(row["features"])} for row in rows]
         try:
             engine = self._bind()
             if not self._schema_ready:
