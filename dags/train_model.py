@@ -119,16 +119,16 @@ def train_model() -> None:
         return train_and_track(Path(prepared["path"]), Lineage(**prepared["lineage"]))
 
     @task
-    def export_onnx(run_id: str) -> dict[str, Any]:
+    def export_onnx(mlflow_run: str) -> dict[str, Any]:
         from gyre.training.flow import export
 
-        return export(run_id)
+        return export(mlflow_run)
 
     @task
-    def register(run_id: str, parity: dict[str, Any]) -> str:
+    def register(mlflow_run: str, parity: dict[str, Any]) -> str:
         from gyre.training.flow import register as register_run
 
-        return register_run(run_id)
+        return register_run(mlflow_run)
 
     @task.branch
     def gate(version: str, ti=None) -> str:  # noqa: ANN001
@@ -158,8 +158,8 @@ def train_model() -> None:
         record(get_settings().model_name, version, decision["summary"], decision["metrics"])
         _close_request(ti, "gate_rejected", f"version {version} rejected by the gate: {decision['summary']}")
 
-    run_id = train(training_set(plan()))
-    version = register(run_id, export_onnx(run_id))
+    mlflow_run = train(training_set(plan()))
+    version = register(mlflow_run, export_onnx(mlflow_run))
     gate(version) >> [promote(version), reject(version)]
 
 

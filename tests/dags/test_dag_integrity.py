@@ -46,6 +46,24 @@ def test_every_dag_follows_the_conventions(dag_bag) -> None:
     assert problems == []
 
 
+def test_no_task_takes_an_upstream_value_under_a_context_name(dag_bag) -> None:
+    """An argument named like a context variable (``run_id``, ``ds``...) fails the task at run time, not at parse."""
+    import inspect
+
+    from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS
+
+    clashes = []
+    for dag_id, dag in dag_bag.dags.items():
+        for task in dag.tasks:
+            callable_ = getattr(task, "python_callable", None)
+            if callable_ is None:
+                continue
+            positional = list(inspect.signature(callable_).parameters)[: len(getattr(task, "op_args", ()))]
+            names = {*positional, *getattr(task, "op_kwargs", {})}
+            clashes += [f"{dag_id}.{task.task_id}({name})" for name in sorted(names & set(KNOWN_CONTEXT_KEYS))]
+    assert clashes == []
+
+
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_parses_in_under_a_second(dag_file: Path) -> None:
     """Measured in a fresh interpreter, after Airflow's own import: the file's cost alone."""
