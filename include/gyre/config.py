@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     redis_port: Port = 63799
     airflow_port: Port = 8080
     mlflow_port: Port = 5000
+    mlflow_tracking_uri: str | None = Field(
+        None, description="an MLflow server run elsewhere (compose, a team server); default: the embedded one"
+    )
     feast_port: Port = Field(6566, description="Feast feature server (online features over HTTP)")
     airflow_worker_log_port: Port = Field(8793, description="where task logs are served while tasks run")
     airflow_trigger_log_port: Port = 8794

@@ -75,6 +75,7 @@ def register(name: str, run_id: str) -> str:
         log.info("run %s is already version %s of %s", run_id, version, name)
     else:
         tags = {k: v for k, v in client().get_run(run_id).data.tags.items() if k.startswith("gyre.")}
+        mlflow.set_tracking_uri(tracking_uri())
         version = mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT}", name, tags=tags).version
         card = client().download_artifacts(run_id, CARD_ARTIFACT)
         client().update_model_version(name, version, description=Path(card).read_text(encoding="utf-8"))
@@ -167,6 +168,7 @@ class TrackedRun:
     def pipeline(self) -> object:
         import mlflow.sklearn
 
+        mlflow.set_tracking_uri(tracking_uri())
         return mlflow.sklearn.load_model(f"runs:/{self.run_id}/{MODEL_ARTIFACT}")
 
     def proba(self, frame: pd.DataFrame) -> pd.Series:

@@ -16,7 +16,7 @@ import httpx
 
 from gyre.config import Settings
 from gyre.services.credentials import Credentials
-from gyre.services.endpoints import AIRFLOW_DATABASE, airflow_url, database_url, redis_url
+from gyre.services.endpoints import AIRFLOW_DATABASE, airflow_url, database_url, mlflow_url, redis_url
 from gyre.services.process import ManagedProcess, ServiceError
 
 ADMIN_USER = "admin"
@@ -36,6 +36,8 @@ def airflow_env(settings: Settings, creds: Credentials) -> dict[str, str]:
     env = {
         "AIRFLOW_HOME": str(home),
         "GYRE_HOME": str(settings.home),
+        # Tasks load and register models through MLflow's fluent API too: point it at the platform's server.
+        "MLFLOW_TRACKING_URI": mlflow_url(settings),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.project_root / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.project_root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

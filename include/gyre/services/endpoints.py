@@ -50,7 +50,7 @@ def airflow_url(settings: Settings | None = None) -> str:
 
 def mlflow_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
-    return f"http://{settings.bind_host}:{settings.mlflow_port}"
+    return settings.mlflow_tracking_uri or f"http://{settings.bind_host}:{settings.mlflow_port}"
 
 
 def without_password(url: str) -> str:
