@@ -39,8 +39,10 @@ def model_input(frame: pd.DataFrame, numeric: list[str], categorical: list[str])
 
 def _estimator(kind: str, seed: int) -> object:
     if kind == "gradient_boosting":
+        # Leaves of at least 20 rows: with a few hundred positives, unconstrained leaves fit single frauds and
+        # a week's model fell to PR-AUC 0.08 on its own holdout where this one holds at 0.7-0.8.
         return GradientBoostingClassifier(
-            n_estimators=150, max_depth=3, learning_rate=0.1, subsample=0.8, random_state=seed
+            n_estimators=150, max_depth=3, learning_rate=0.1, subsample=0.8, min_samples_leaf=20, random_state=seed
         )
     if kind == "random_forest":
         return RandomForestClassifier(
