@@ -87,3 +87,22 @@ def serving_env(**values: str) -> Iterator[None]:
             else:
                 os.environ[key] = value
         get_settings.cache_clear()
+
+
+@contextmanager
+def asgi_client(service: type) -> Iterator[object]:
+    """A test client over ``service.to_asgi()``, which can be opened more than once per process.
+
+    BentoML's traffic middleware registers its metrics on Prometheus' process-wide registry when the app
+    starts; a second app in the same test session would find them taken. They are released on the way out.
+    """
+    from prometheus_client import REGISTRY
+    from starlette.testclient import TestClient
+
+    with TestClient(service.to_asgi()) as client:
+        try:
+            yield client
+        finally:
+            for collector in list(REGISTRY._collector_to_names):
+                if any(name.startswith("bentoml_") for name in REGISTRY._collector_to_names[collector]):
+                    REGISTRY.unregister(collector)

@@ -16,7 +16,7 @@ import pytest
 from gyre.config import get_settings, load_settings
 from gyre.rag import indexer
 from gyre.services.credentials import load_or_create
-from tests.integration import rag_support
+from tests.integration import rag_support, serving_support
 
 pytestmark = pytest.mark.integration
 SERVICE = Path(__file__).resolve().parents[2] / "bentos" / "fraud_scorer" / "service.py"
@@ -25,8 +25,6 @@ DOCUMENTS = ["policies/chargeback-policy.md", "policies/escalation-policy.md", "
 
 @pytest.fixture(scope="module")
 def client(database_url: str, redis_url: str, mlflow_tracking_uri: str, tmp_path_factory) -> Iterator[Any]:
-    from starlette.testclient import TestClient
-
     rag_support.reset_tables()
     root = tmp_path_factory.mktemp("ask")
     folder = rag_support.copy_corpus(root / "docs", DOCUMENTS)
@@ -37,7 +35,7 @@ def client(database_url: str, redis_url: str, mlflow_tracking_uri: str, tmp_path
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    with TestClient(module.FraudScorer.to_asgi()) as test_client:
+    with serving_support.asgi_client(module.FraudScorer) as test_client:
         yield test_client
 
 

@@ -196,9 +196,7 @@ def test_a_missing_feature_value_is_logged_as_null(database_url) -> None:
 # --- depth 2: the ASGI app ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def asgi(service_module) -> Iterator[Any]:
-    from starlette.testclient import TestClient
-
-    with TestClient(service_module.FraudScorer.to_asgi()) as client:
+    with support.asgi_client(service_module.FraudScorer) as client:
         wait_until(lambda: client.get("/readyz").status_code == 200)
         yield client
 
@@ -237,6 +235,10 @@ def test_asgi_refuses_bad_requests_with_clear_4xx(asgi, api_key) -> None:
     assert invalid.status_code == 422
     fields = {e["field"] for e in invalid.json()["detail"]}
     assert fields == {"transaction.amount", "transaction.mcc"}
+    ancient = dict(good["transaction"], event_timestamp="0615-09-07T00:51:42Z", channel="p\u00f3s")
+    refused = asgi.post("/score", json={"transaction": ancient}, headers=key)
+    assert refused.status_code == 422
+    assert {e["field"] for e in refused.json()["detail"]} == {"transaction.event_timestamp", "transaction.channel"}
     garbage = asgi.post("/score", content=b"{not json", headers={**key, "Content-Type": "application/json"})
     assert garbage.status_code == 422 and garbage.json()["error"] == "body is not valid JSON"
     too_many = {"transactions": [good["transaction"]] * (get_settings().serving_max_batch + 1)}

@@ -15,9 +15,16 @@ Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 alpha-2")]
 
 
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
-    """Naive timestamps are read as UTC: the transaction feed is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    """Naive timestamps are read as UTC (the transaction feed is UTC); the year must be one features exist for."""
+    value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"event_timestamp must fall between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return value
 
 
 class Transaction(BaseModel):
@@ -30,7 +37,7 @@ class Transaction(BaseModel):
     merchant_id: Identifier
     event_timestamp: Annotated[dt.datetime, AfterValidator(_aware)]
     amount: float = Field(ge=0.01, le=1_000_000, allow_inf_nan=False, description="at least one cent")
-    channel: Annotated[str, Field(min_length=1, max_length=16)]
+    channel: Annotated[str, Field(pattern=r"^[a-z0-9_\-]{1,16}$", description="for example pos or ecom")]
     mcc: Annotated[str, Field(pattern=r"^[0-9]{4}$", description="merchant category code")]
     merchant_country: Country
     customer_country: Country
