@@ -9,10 +9,8 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from gyre.config import get_settings
-from gyre.monitoring.web import create_app
+from gyre.monitoring.web import DRIFT_REPORTS_PREFIX, create_app
 from gyre.services.endpoints import mlflow_url
-
-DRIFT_REPORTS_PREFIX = "/gyre/drift"
 
 
 class GyreLinks(AirflowPlugin):

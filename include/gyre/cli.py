@@ -209,6 +209,34 @@ def down() -> None:
     console.print("Gyre stopped." if stopped else "Gyre was not running.")
 
 
+@main.command()
+@click.option(
+    "--scenario",
+    type=click.Choice(["concept_drift", "amount_inflation", "new_mcc_mix"]),
+    default="concept_drift",
+    show_default=True,
+    help="The drift that lands after the champion is serving.",
+)
+def demo(scenario: str) -> None:
+    """On a running platform: backfill, train, serve, inject drift, and watch the loop retrain and swap by itself."""
+    from gyre.demo import Demo, DemoError, summary
+
+    settings = _settings()
+    if running_state(settings) is None:
+        _fail("Gyre is not running; start it with `gyre up --detach` (or `make demo`, which does both)")
+    days = 2 * settings.training_window_days + settings.training_label_delay_days
+    console.log(
+        f"timeline: {days} days of traffic (training window {settings.training_window_days} d, "
+        f"label delay {settings.training_label_delay_days} d), drift scenario {scenario}",
+        highlight=False,
+    )
+    try:
+        result = Demo(settings, scenario, console).run()
+    except DemoError as error:
+        _fail(str(error))
+    console.print(summary(result, settings))
+
+
 main.add_command(data)
 main.add_command(model)
 

@@ -118,20 +118,23 @@ def test_second_start_in_the_foreground_keeps_data_and_stops_on_ctrl_c(stack_env
         text=True,
     )
     state_file = home / "run" / "state.json"
-    while not (state_file.exists() and json.loads(state_file.read_text()).get("ready")):
-        assert supervisor.poll() is None, supervisor.stdout.read()
-        assert time.monotonic() - started < 120, "second start took over 60 s"
-        time.sleep(0.5)
-    print(f"second start to all healthy: {time.monotonic() - started:.1f} s")
-    assert time.monotonic() - started < 60
+    try:
+        while not (state_file.exists() and json.loads(state_file.read_text()).get("ready")):
+            assert supervisor.poll() is None, supervisor.stdout.read()
+            assert time.monotonic() - started < 120, "second start took over 60 s"
+            time.sleep(0.5)
+        print(f"second start to all healthy: {time.monotonic() - started:.1f} s")
+        assert time.monotonic() - started < 60
 
-    postgres = f"postgresql://gyre:{secret(home, 'POSTGRES_PASSWORD')}@127.0.0.1:{stack_env['GYRE_POSTGRES_PORT']}/gyre"
-    with psycopg.connect(postgres) as conn:
-        assert conn.execute("select note from survives").fetchall() == [("written before restart",)]
+        password = secret(home, "POSTGRES_PASSWORD")
+        postgres = f"postgresql://gyre:{password}@127.0.0.1:{stack_env['GYRE_POSTGRES_PORT']}/gyre"
+        with psycopg.connect(postgres) as conn:
+            assert conn.execute("select note from survives").fetchall() == [("written before restart",)]
 
-    pids = stack_pids(home)
-    supervisor.send_signal(signal.SIGINT)
-    output, _ = supervisor.communicate(timeout=180)
+        pids = stack_pids(home)
+    finally:
+        supervisor.send_signal(signal.SIGINT)  # also when an assertion failed: the next test needs the ports
+        output, _ = supervisor.communicate(timeout=180)
     assert supervisor.returncode == 0, output
     assert "First start" not in output
     assert "all services stopped" in output

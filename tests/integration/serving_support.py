@@ -51,23 +51,9 @@ def promote(settings: Settings, version: str) -> None:
 def transactions(count: int, day: dt.date = dt.date(2026, 4, 1), seed: int = 11) -> list[dict]:
     """Request bodies in the endpoint's schema, from the ingest generator."""
     from gyre.data import source
+    from gyre.demo import transaction_body
 
-    raw = source.transactions(seed, day).head(count)
-    return [
-        {
-            "transaction_id": row.transaction_id,
-            "customer_id": row.customer_id,
-            "merchant_id": row.merchant_id,
-            "event_timestamp": row.event_timestamp.isoformat(),
-            "amount": float(row.amount),
-            "channel": row.channel,
-            "mcc": str(row.mcc),
-            "merchant_country": row.merchant_country,
-            "customer_country": row.customer_country,
-            "card_age_days": int(row.card_age_days),
-        }
-        for row in raw.itertuples()
-    ]
+    return [transaction_body(row) for row in source.transactions(seed, day).head(count).itertuples()]
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from gyre.config import Settings, get_settings
 
 NIGHT_FORMAT = "%Y-%m-%dT%H%M"
+DRIFT_REPORTS_PREFIX = "/gyre/drift"  # where plugins/gyre_links.py mounts this app in the Airflow API server
 
 
 def list_reports(limit: int = 100) -> list[dict[str, Any]]:

@@ -1,4 +1,6 @@
-"""`gyre up` / `status` / `down`: start the stack in order, wait until each service is ready, stop it cleanly.
+"""`gyre up` / `status` / `down`: start the stack, wait until each service is ready, stop it cleanly.
+
+Postgres and Redis start first; MLflow, the feature server, the endpoint and Airflow then start side by side.
 
 The supervisor owns every service as a child process group and records them in ``<home>/run/state.json``.
 Stopping goes in reverse order (Airflow before the databases it writes to) so no data is lost, and a
@@ -10,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +32,7 @@ from gyre.services.redis import EmbeddedRedis
 from gyre.services.serving import EmbeddedServing
 
 ALL_SERVICES = ("postgres", "redis", "mlflow", "feast", "serving", "airflow")
+STORES = ("postgres", "redis")  # started first, one by one: every other service keeps its state in them
 
 
 class Service(Protocol):
@@ -126,6 +131,7 @@ class Supervisor:
         }
         self.running: list[ManagedProcess] = []
         self.records: list[ServiceRecord] = []
+        self._records_lock = threading.Lock()
         self.state = StackState(os.getpid(), time.time(), self.records)
 
     # -- start ---------------------------------------------------------------------------------------
@@ -153,9 +159,12 @@ class Supervisor:
         path = state_path(self.settings)
         self.state.write(path)
         try:
-            for service in self.services:
-                self._start(service)
+            first = [service for service in self.services if service.name in STORES]
+            for service in first:
+                self._await(service, self._launch(service))
                 self.state.write(path)
+            self._start_together([service for service in self.services if service.name not in STORES])
+            self.state.write(path)
         except BaseException:
             self.down()
             raise
@@ -163,20 +172,41 @@ class Supervisor:
         self.state.write(path)
         return self.state
 
-    def _start(self, service: Service) -> None:
+    def _start_together(self, services: list[Service]) -> None:
+        """Prepare and launch the services side by side, then wait for each to be ready.
+
+        Their start-ups are mostly Python imports and migrations: one after another they took 90 s here,
+        side by side they overlap. Readiness is awaited on this thread, so Ctrl-C stops the wait at once.
+        """
+        if not services:
+            return
+        with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="start") as pool:
+            launches = [(service, pool.submit(self._launch, service)) for service in services]
+            launched = [(service, future.result()) for service, future in launches]
+        for service, started in launched:
+            self._await(service, started)
+
+    def _launch(self, service: Service) -> tuple[ServiceRecord, list[ManagedProcess], float]:
         began = time.monotonic()
         external = service.name in self.external
         record = ServiceRecord(service.name, self.external.get(service.name, service.url), external=external)
-        self.records.append(record)
+        with self._records_lock:  # launched from several threads; the table lists them in stack order
+            self.records.append(record)
+            self.records.sort(key=lambda r: ALL_SERVICES.index(r.name))
         if external:
             self.report(f"{service.name}: using the external server from settings")
-        else:
-            self.report(f"{service.name}: preparing")
-            service.prepare()
-            started = service.processes()
-            for process in started:
-                record.pids.append(process.start())
-                self.running.append(process)
+            return record, [], began
+        self.report(f"{service.name}: preparing")
+        service.prepare()
+        started = service.processes()
+        for process in started:
+            record.pids.append(process.start())
+            self.running.append(process)
+        return record, started, began
+
+    def _await(self, service: Service, launched: tuple[ServiceRecord, list[ManagedProcess], float]) -> None:
+        record, started, began = launched
+        if started:
             self.report(f"{service.name}: waiting until ready")
             wait_ready(started, service.ready, self.settings.startup_timeout_s)
         service.bootstrap()

@@ -1,0 +1,337 @@
+"""`gyre demo`: the whole loop turning by itself on a running platform, step by step, through Airflow.
+
+Every step is what an operator or the scheduler would do: files land, `ingest_transactions` is backfilled
+(its Assets start `build_features`), `train_model` promotes a champion, traffic is replayed through the
+scoring endpoint, then a drift scenario lands and `monitor_drift` checks the night. From there nobody
+touches anything: the drift report asks for a retrain, `train_model` gates and promotes, `deploy_model`
+builds the Bento and the endpoint swaps to the new champion. The demo only watches and reports.
+
+The timeline is laid out backwards from today (T), with the platform's training window W and label delay
+L, so the retrain that monitoring asks for (as of now) trains on drifted days:
+
+    clean days  T-2W-L .. T-W-1   the champion trains on T-2W-L .. T-W-L-1 (as of T-W); night T-W-1 replayed
+    drift days  T-W    .. T-1     night T-1 replayed and checked; the retrain learns T-W-L .. T-L-1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from gyre.config import Settings
+from gyre.services.airflow_api import AirflowClient
+
+DRIFT_SCENARIOS = ("concept_drift", "amount_inflation", "new_mcc_mix")
+DAGS = ("ingest_transactions", "build_features", "train_model", "monitor_drift", "deploy_model")
+DAY = dt.timedelta(days=1)
+T = TypeVar("T")
+
+
+class DemoError(RuntimeError):
+    """A step of the loop did not do what it should; the message says which and where to look."""
+
+
+@dataclass(frozen=True)
+class Timeline:
+    today: dt.date
+    window_days: int
+    label_delay_days: int
+
+    @property
+    def first_clean(self) -> dt.date:
+        return self.today - dt.timedelta(days=2 * self.window_days + self.label_delay_days)
+
+    @property
+    def first_drift(self) -> dt.date:
+        return self.today - dt.timedelta(days=self.window_days)
+
+    @property
+    def champion_as_of(self) -> dt.datetime:
+        return midnight(self.first_drift)
+
+    @property
+    def clean_night(self) -> dt.date:
+        return self.first_drift - DAY
+
+    @property
+    def drift_night(self) -> dt.date:
+        return self.today - DAY
+
+
+def midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    outcome: str
+
+
+@dataclass
+class DemoResult:
+    steps: list[Step] = field(default_factory=list)
+    first_champion: str | None = None
+    final_champion: str | None = None
+    served_version: str | None = None
+    reports: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(step.seconds for step in self.steps)
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout_s: float, every_s: float = 2.0) -> T:
+    """Poll ``check`` until it returns something; a timeout names what never happened."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found is not None:
+            return found
+        time.sleep(every_s)
+    raise DemoError(f"{what} did not happen within {timeout_s:.0f} s")
+
+
+class Demo:
+    def __init__(self, settings: Settings, scenario: str, console: Console, seed: int = 42) -> None:
+        from gyre.services.credentials import load_or_create
+        from gyre.services.serving import serving_url
+
+        self.settings = settings
+        self.scenario = scenario
+        self.seed = seed
+        self.console = console
+        self.timeline = Timeline(
+            dt.datetime.now(dt.UTC).date(), settings.training_window_days, settings.training_label_delay_days
+        )
+        self.airflow = AirflowClient(settings)
+        self.endpoint = httpx.Client(
+            base_url=serving_url(settings),
+            headers={"X-API-Key": load_or_create(settings.home)[0].serving_api_key},
+            timeout=60,
+        )
+        self.result = DemoResult()
+
+    # --- progress ---------------------------------------------------------------------------------------------
+    @contextmanager
+    def step(self, name: str) -> Iterator[list[str]]:
+        """One line of progress while the step runs, one line with its outcome and duration when it ends."""
+        outcome: list[str] = []
+        started = time.monotonic()
+        with self.console.status(f"{name}…"):
+            yield outcome
+        seconds = time.monotonic() - started
+        self.result.steps.append(Step(name, seconds, "; ".join(outcome)))
+        self.console.log(f"[green]✓[/] {name} ({seconds:.0f} s): {'; '.join(outcome)}", highlight=False)
+
+    # --- the loop ---------------------------------------------------------------------------------------------
+    def run(self) -> DemoResult:
+        from gyre.registry import models
+
+        line = self.timeline
+        name = self.settings.model_name
+        with self.step("Airflow DAGs parsed and unpaused") as out:
+            for dag_id in DAGS:
+                self.airflow.wait_for_dag(dag_id)
+                self.airflow.unpause(dag_id)
+            out.append(", ".join(DAGS))
+        self.land_and_ingest(line.first_clean, line.clean_night, "baseline")
+        with self.step(f"train_model as of {line.champion_as_of:%Y-%m-%d}") as out:
+            run_id = self.airflow.trigger(
+                "train_model", logical_date=line.champion_as_of, conf={"request_id": f"demo:{line.champion_as_of:%F}"}
+            )
+            out.append(self.training_outcome(run_id))
+            self.result.first_champion = models.version_of(name, models.CHAMPION)
+            if self.result.first_champion is None:
+                raise DemoError("no champion after the first training; see the train_model run in Airflow")
+            out.append(f"champion v{self.result.first_champion}")
+        self.wait_served(self.result.first_champion)
+        self.replay_and_check(line.clean_night, "baseline")
+
+        self.land_and_ingest(line.first_drift, line.drift_night, self.scenario)
+        started = dt.datetime.now(dt.UTC)
+        decision = self.replay_and_check(line.drift_night, self.scenario)
+        if decision != "retrain":
+            raise DemoError(f"the nightly check on {self.scenario} traffic did not ask for a retrain: {decision}")
+        with self.step("retrain started by the Asset retrain_request") as out:
+            run = wait_for(
+                "a train_model run from the retrain request", lambda: self.asset_run("train_model", started), 300
+            )
+            out.append(self.training_outcome(run["dag_run_id"]))
+            self.result.final_champion = models.version_of(name, models.CHAMPION)
+            out.append(f"champion v{self.result.first_champion} -> v{self.result.final_champion}")
+        if self.result.final_champion != self.result.first_champion:
+            with self.step("deploy_model started by the Asset champion_model") as out:
+                run = wait_for("a deploy_model run", lambda: self.asset_run("deploy_model", started), 300)
+                state = self.airflow.wait_for_run("deploy_model", run["dag_run_id"], timeout_s=900)
+                out.append(f"bentoml build: {state}")
+            self.wait_served(self.result.final_champion)
+        self.result.reports = self.report_index()
+        return self.result
+
+    def land_and_ingest(self, first: dt.date, last: dt.date, scenario: str) -> None:
+        from gyre.data.writer import days, write_day
+
+        count = (last - first).days + 1
+        with self.step(f"{count} days of {scenario} traffic landed ({first} .. {last})") as out:
+            for day in days(first, last):
+                write_day(self.settings.landing, day, seed=self.seed, scenario=scenario)
+            out.append(str(self.settings.landing))
+        with self.step(f"ingest_transactions backfilled, build_features on its Assets ({first} .. {last})") as out:
+            requested = time.monotonic()
+            self.airflow.backfill("ingest_transactions", midnight(first), midnight(last), max_active_runs=2)
+            runs = wait_for(
+                "the ingest backfill",
+                lambda: self.finished_backfill(first, last, requested),
+                timeout_s=120 + 90 * count,
+            )
+            failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
+            if failed:
+                raise DemoError(f"ingest runs failed: {failed}")
+            wait_for(
+                "feature rows for every day",
+                lambda: True if set(days(first, last)) <= self.feature_days() else None,
+                timeout_s=120 + 60 * count,
+            )
+            out.append(f"{count} ingest runs succeeded, features built and materialized for every day")
+
+    def replay_and_check(self, night: dt.date, scenario: str) -> str:
+        """Score the night's transactions through the endpoint, then run that night's drift check."""
+        from gyre.data import source
+
+        with self.step(f"{night} replayed through POST /score_batch ({scenario})") as out:
+            bodies = [transaction_body(row) for row in source.transactions(self.seed, night, scenario).itertuples()]
+            size = self.settings.serving_max_batch
+            versions: set[str] = set()
+            for offset in range(0, len(bodies), size):
+                response = self.endpoint.post("/score_batch", json={"transactions": bodies[offset : offset + size]})
+                if response.status_code != 200:
+                    raise DemoError(f"/score_batch answered {response.status_code}: {response.text[:300]}")
+                versions |= {result["model_version"] for result in response.json()}
+            out.append(f"{len(bodies)} transactions scored by version {', '.join(sorted(versions))}")
+        with self.step(f"monitor_drift for the night of {night}") as out:
+            run_id = self.airflow.trigger("monitor_drift", logical_date=midnight(night + DAY))
+            state = self.airflow.wait_for_run("monitor_drift", run_id, timeout_s=900)
+            tasks = {t["task_id"]: t["state"] for t in self.airflow.task_instances("monitor_drift", run_id)}
+            if state != "success" or tasks.get("report") != "success":
+                raise DemoError(f"monitor_drift run {run_id} ended {state}: {tasks}")
+            decision = "retrain" if tasks.get("retrain") == "success" else "no action"
+            report = next((r for r in self.report_index() if r["night"].startswith(str(night))), {})
+            out.append(f"{decision}: {'; '.join(report.get('reasons') or []) or 'no rule fired'}"[:300])
+        return decision
+
+    def training_outcome(self, run_id: str) -> str:
+        state = self.airflow.wait_for_run("train_model", run_id, timeout_s=1200)
+        tasks = {t["task_id"]: t["state"] for t in self.airflow.task_instances("train_model", run_id)}
+        if state != "success":
+            failed = [task for task, task_state in tasks.items() if task_state not in ("success", "skipped")]
+            raise DemoError(f"train_model run {run_id} {state} at {failed}; see its task logs in Airflow")
+        verdict = "promoted" if tasks.get("promote") == "success" else "rejected by the gate"
+        return f"run {run_id}: {verdict}"
+
+    def wait_served(self, version: str) -> None:
+        from gyre.data import source
+
+        body = {"transaction": transaction_body(next(source.transactions(self.seed, self.timeline.today).itertuples()))}
+
+        def serves() -> str | None:
+            try:
+                response = self.endpoint.post("/score", json=body)
+            except httpx.HTTPError:
+                return None
+            served = response.json().get("model_version") if response.status_code == 200 else None
+            return served if served == version else None
+
+        with self.step(f"endpoint serves v{version}") as out:
+            self.result.served_version = wait_for(f"the endpoint serving v{version}", serves, timeout_s=300)
+            out.append(f"POST /score answered with model_version {self.result.served_version}")
+
+    # --- what the platform recorded ---------------------------------------------------------------------------
+    def finished_backfill(self, first: dt.date, last: dt.date, requested: float) -> list[dict] | None:
+        wanted = {str(day) for day in _days(first, last)}
+        runs = {
+            r["data_interval_start"][:10]: r
+            for r in self.airflow.runs("ingest_transactions")
+            if r["dag_run_id"].startswith("backfill__")
+        }
+        if not wanted <= set(runs) or any(runs[d]["state"] not in ("success", "failed") for d in wanted):
+            return None
+        return [runs[d] for d in sorted(wanted)]
+
+    def asset_run(self, dag_id: str, after: dt.datetime) -> dict | None:
+        for run in self.airflow.runs(dag_id):
+            queued = dt.datetime.fromisoformat(run["queued_at"] or run["run_after"])
+            if run["run_type"] == "asset_triggered" and queued >= after:
+                return run
+        return None
+
+    def feature_days(self) -> set[dt.date]:
+        import sqlalchemy as sa
+
+        from gyre.db import engine
+
+        with engine().connect() as connection:
+            rows = connection.execute(
+                sa.text("select distinct (event_timestamp at time zone 'UTC')::date from customer_features")
+            )
+            return {day for (day,) in rows}
+
+    def report_index(self) -> list[dict[str, Any]]:
+        from gyre.monitoring.web import list_reports
+
+        return list_reports(limit=20)
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    from gyre.data.writer import days
+
+    return list(days(first, last))
+
+
+def transaction_body(row: Any) -> dict[str, Any]:  # noqa: ANN401 - a pandas itertuples row
+    """A generated transaction in the endpoint's request schema."""
+    return {
+        "transaction_id": row.transaction_id,
+        "customer_id": row.customer_id,
+        "merchant_id": row.merchant_id,
+        "event_timestamp": row.event_timestamp.isoformat(),
+        "amount": float(row.amount),
+        "channel": row.channel,
+        "mcc": str(row.mcc),
+        "merchant_country": row.merchant_country,
+        "customer_country": row.customer_country,
+        "card_age_days": int(row.card_age_days),
+    }
+
+
+def summary(result: DemoResult, settings: Settings) -> Table:
+    from gyre.monitoring.web import DRIFT_REPORTS_PREFIX
+    from gyre.services.endpoints import airflow_url, mlflow_url
+
+    table = Table(title=f"Gyre demo: the loop turned in {result.seconds / 60:.1f} min")
+    table.add_column("step")
+    table.add_column("s", justify="right")
+    table.add_column("outcome")
+    for step in result.steps:
+        table.add_row(step.name, f"{step.seconds:.0f}", step.outcome)
+    table.add_section()
+    table.add_row(
+        "champion", "", f"v{result.first_champion} -> v{result.final_champion} (served: v{result.served_version})"
+    )
+    reports = f"{airflow_url(settings)}{DRIFT_REPORTS_PREFIX}"
+    for report in result.reports[:4]:
+        link = f"{reports}/reports/{report['night']}/{report['model_version']}"
+        table.add_row(f"drift report {report['night'][:10]} (v{report['model_version']})", "", link)
+    table.add_row("drift reports", "", f"{reports}/  (files under {settings.home / 'reports' / 'drift'})")
+    table.add_row("Airflow", "", airflow_url(settings))
+    table.add_row("MLflow", "", mlflow_url(settings))
+    return table
