@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down status test lint format lock bench-startup clean
+.PHONY: install up down status demo test lint format lock bench-startup clean
 
 install: $(STAMP)
 
@@ -26,6 +26,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 up: install          ## start the platform in the foreground (Ctrl-C stops it)
 	$(BIN)/gyre up
+
+# The demo's timeline is 2 x window + label delay days of traffic; a one-week window keeps it to 17 days.
+# The platform and the demo must share these settings (the retrain the platform runs uses the same window).
+DEMO_ENV := GYRE_TRAINING_WINDOW_DAYS=7 GYRE_TRAINING_LABEL_DELAY_DAYS=3 GYRE_SERVING_POLL_INTERVAL_S=2
+demo: install        ## start the platform in the background sized for the demo, then watch the loop turn
+	$(DEMO_ENV) $(BIN)/gyre up --detach
+	$(DEMO_ENV) $(BIN)/gyre demo
 
 down:                ## stop a platform started with `gyre up --detach`
 	$(BIN)/gyre down
