@@ -192,13 +192,15 @@ def test_historical_retrieval_matches_a_hand_built_as_of_frame(store) -> None:
 
 def test_training_set_rows_see_only_the_history_before_each_transaction(store) -> None:
     """The spine of training (sql/training/spine.sql) through the FeatureService, request features included."""
+    from gyre.db import engine, query
     from gyre.features.online import feature_names, feature_service
-    from gyre.training.dataset import TrainingWindow, spine_sql
 
-    window = TrainingWindow(DAY1, DAY3, DAY3)
+    with engine().connect() as connection:
+        params = {"start": DAY1, "end": DAY3, "labels_as_of": DAY3}
+        spine = pd.read_sql(query("training/spine.sql"), connection, params=params)
+    spine = spine[spine["transaction_id"].str.startswith("FT-")]
     service = feature_service(store)
-    frame = store.get_historical_features(entity_df=spine_sql(window), features=service).to_df()
-    frame = frame[frame["transaction_id"].str.startswith("FT-")].set_index("transaction_id")
+    frame = store.get_historical_features(entity_df=spine, features=service).to_df().set_index("transaction_id")
     assert set(feature_names(service)) <= set(frame.columns)
     first, noon, next_day = frame.loc["FT-1"], frame.loc["FT-3"], frame.loc["FT-5"]
     assert pd.isna(first["cust_txn_count_30d"]) and pd.isna(first["seconds_since_prev_txn"])
@@ -206,7 +208,7 @@ def test_training_set_rows_see_only_the_history_before_each_transaction(store) -
     assert noon["merch_fraud_count_30d"] == 0  # FTM1's row before noon is 10:15's, when FT-1 was not yet reported
     assert noon["amount_to_customer_mean_30d"] == pytest.approx(30.0 / 15.0)
     assert (next_day["is_foreign"], next_day["txn_amount"], next_day["txn_mcc"]) == (1.0, 40.0, "5411")
-    assert bool(first["is_fraud"])
+    assert bool(spine.set_index("transaction_id").loc["FT-1", "is_fraud"])
 
 
 def _redis_snapshot() -> dict[bytes, dict[bytes, bytes]]:
