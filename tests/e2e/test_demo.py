@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import isolated_env
 from tests.e2e.test_platform_up import gyre, secret
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.demo]
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +25,9 @@ def demo_env() -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
         **isolated_env(home),
-        # A short window keeps the timeline at 2 x 5 + 2 = 12 days of traffic.
-        "GYRE_TRAINING_WINDOW_DAYS": "5",
-        "GYRE_TRAINING_LABEL_DELAY_DAYS": "2",
+        # The sizes of `make demo`: 2 x 14 + 7 = 35 days of traffic.
+        "GYRE_TRAINING_WINDOW_DAYS": "14",
+        "GYRE_TRAINING_LABEL_DELAY_DAYS": "7",
         "GYRE_SERVING_POLL_INTERVAL_S": "2",
     }
     for inherited in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__UNIT_TEST_MODE"):
@@ -47,7 +47,7 @@ def alias(env: dict[str, str], name: str) -> str | None:
 
 
 def test_demo_retrains_on_drift_promotes_and_the_endpoint_serves_the_new_champion(demo_env) -> None:
-    result = gyre(demo_env, "demo", timeout=1500)
+    result = gyre(demo_env, "demo", timeout=2400)
     print(result.stderr)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "retrain" in result.stderr and "Gyre demo: the loop turned" in result.stderr

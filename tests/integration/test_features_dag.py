@@ -62,8 +62,9 @@ def test_one_day_is_built_materialized_checked_and_announced(database_url: str, 
     outcome = json.loads(line.removeprefix("RESULT "))
     assert outcome["state"].endswith("success"), result.stdout[-3000:] + result.stderr[-3000:]
     (event,) = [e["extra"] for e in outcome["events"] if e["uri"] == "online_features"]
-    assert event["days"] == [DAY.isoformat()]
-    assert event["feature_service"] == "fraud_model_v1" and event["skew_checked"] == 50
+    # Validated days that other tests of the session loaded without building features are caught up too.
+    assert DAY.isoformat() in event["days"] and set(event["rows"]) == set(event["days"])
+    assert event["feature_service"] == "fraud_model_v1" and event["skew_checked"] >= 50
 
     start = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
     with engine().connect() as connection:

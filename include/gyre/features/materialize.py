@@ -167,18 +167,25 @@ def check_skew(
     names = feature_names(service)
     if sample.empty:
         return Skew(end, 0, len(names))
-    # As of the interval's end, or later if Redis already holds a newer interval for these entities.
-    stamps = [pd.Timestamp(end)]
-    for view, (fv_name, key) in VIEWS.items():
-        stamps += [t for t in _online_timestamps(store, fv_name, key, sample[key].tolist()) if t is not None]
-        del view
-    as_of = max(stamps).to_pydatetime()
-    sample["event_timestamp"] = pd.Timestamp(as_of)
+    # As of the interval's end, for the rows whose entities Redis holds at this interval or earlier. When a
+    # later interval is already online (a catch-up of an old day), an entity that moved on is read by serving
+    # at its newer row, which the offline store at this interval's end cannot show: those rows are left out.
+    end_ts = pd.Timestamp(end)
+    current = pd.Series(True, index=sample.index)
+    for fv_name, key in VIEWS.values():
+        online_at = _online_timestamps(store, fv_name, key, sample[key].tolist())
+        current &= [at is None or at <= end_ts for at in online_at]
+    moved_on = int((~current).sum())
+    sample = sample[current].reset_index(drop=True)
+    if sample.empty:
+        log.info("skew: every sampled entity has newer online rows than %s (%d): nothing to compare", end, moved_on)
+        return Skew(end, 0, len(names))
+    sample["event_timestamp"] = end_ts
     online = online_features(sample.to_dict("records"), store, settings)
     online.index = sample["transaction_id"].to_numpy()
     offline = store.get_historical_features(entity_df=sample, features=service).to_df()
     offline = offline.set_index("transaction_id").loc[online.index, names]
-    result = Skew(as_of, len(sample), len(names))
+    result = Skew(end, len(sample), len(names))
     for name in names:
         for tx, a, b in zip(online.index, online[name], offline[name], strict=True):
             if not _same(a, b, settings.feature_skew_tolerance):
@@ -186,8 +193,14 @@ def check_skew(
     if result.mismatches:
         shown = "; ".join(result.mismatches[:5])
         raise FeatureCheckFailed(
-            f"training-serving skew as of {as_of}: {len(result.mismatches)} of {len(sample) * len(names)} values "
+            f"training-serving skew as of {end}: {len(result.mismatches)} of {len(sample) * len(names)} values "
             f"differ ({shown})"
         )
-    log.info("skew as of %s: %d transactions x %d features equal online and offline", as_of, len(sample), len(names))
+    log.info(
+        "skew as of %s: %d transactions x %d features equal online and offline (%d left out: newer rows online)",
+        end,
+        len(sample),
+        len(names),
+        moved_on,
+    )
     return result
