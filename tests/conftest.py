@@ -25,6 +25,15 @@ def isolated_env(home: Path) -> dict[str, str]:
     return {"GYRE_HOME": str(home), **{f"GYRE_{name}_PORT": str(free_port()) for name in ports}}
 
 
+def private_stack_env(prefix: str, **settings: str) -> dict[str, str]:
+    """The environment of a private stack started with `gyre up`: a fresh home, free ports, ``settings``, and
+    none of this session's own Airflow variables (the stack configures its Airflow itself)."""
+    env = {**os.environ, **isolated_env(Path(tempfile.mkdtemp(prefix=prefix))), **settings}
+    for inherited in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__UNIT_TEST_MODE"):
+        env.pop(inherited, None)
+    return env
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _TEST_HOME
     _TEST_HOME = Path(tempfile.mkdtemp(prefix="gyre-test-"))

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from gyre.config import Settings, load_settings
 from gyre.services.airflow_api import AirflowClient
 from gyre.services.endpoints import libpq_url
-from tests.conftest import isolated_env
+from tests.conftest import private_stack_env
 from tests.e2e.test_platform_up import GYRE, gyre
 
 pytestmark = pytest.mark.stack
@@ -67,19 +66,15 @@ def day_digest(settings: Settings, day: dt.date) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def celery_env() -> Iterator[dict[str, str]]:
-    home = Path(tempfile.mkdtemp(prefix="gyre-celery-"))
-    env = {
-        **os.environ,
-        **isolated_env(home),
-        "GYRE_CELERY_WORKERS": "2",
-        "GYRE_TASK_RETRY_DELAY_S": "2",
-        "GYRE_TRAINING_WINDOW_DAYS": "4",
-        "GYRE_TRAINING_LABEL_DELAY_DAYS": "4",
+    env = private_stack_env(
+        "gyre-celery-",
+        GYRE_CELERY_WORKERS="2",
+        GYRE_TASK_RETRY_DELAY_S="2",
+        GYRE_TRAINING_WINDOW_DAYS="4",
+        GYRE_TRAINING_LABEL_DELAY_DAYS="4",
         # A killed worker's task stops heartbeating; let the scheduler notice in seconds, not five minutes.
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
-    }
-    for inherited in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__UNIT_TEST_MODE"):
-        env.pop(inherited, None)
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="15",
+    )
     up = gyre(env, "up", "--detach", "--executor", "celery")
     assert up.returncode == 0, up.stderr
     generated = subprocess.run(

@@ -5,15 +5,13 @@ with nobody touching anything after the drift lands."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import isolated_env
+from tests.conftest import private_stack_env
 from tests.e2e.test_platform_up import gyre, secret
 
 pytestmark = [pytest.mark.stack, pytest.mark.demo]
@@ -21,17 +19,12 @@ pytestmark = [pytest.mark.stack, pytest.mark.demo]
 
 @pytest.fixture(scope="module")
 def demo_env() -> Iterator[dict[str, str]]:
-    home = Path(tempfile.mkdtemp(prefix="gyre-demo-"))
-    env = {
-        **os.environ,
-        **isolated_env(home),
-        # The sizes of `make demo`: 2 x 14 + 7 = 35 days of traffic.
-        "GYRE_TRAINING_WINDOW_DAYS": "14",
-        "GYRE_TRAINING_LABEL_DELAY_DAYS": "7",
-        "GYRE_SERVING_POLL_INTERVAL_S": "2",
-    }
-    for inherited in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__UNIT_TEST_MODE"):
-        env.pop(inherited, None)
+    env = private_stack_env(  # the sizes of `make demo`: 2 x 14 + 7 = 35 days of traffic
+        "gyre-demo-",
+        GYRE_TRAINING_WINDOW_DAYS="14",
+        GYRE_TRAINING_LABEL_DELAY_DAYS="7",
+        GYRE_SERVING_POLL_INTERVAL_S="2",
+    )
     up = gyre(env, "up", "--detach")
     assert up.returncode == 0, up.stderr
     yield env

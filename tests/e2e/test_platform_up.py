@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import isolated_env
+from tests.conftest import private_stack_env
 
 pytestmark = pytest.mark.stack
 
@@ -51,10 +50,7 @@ def secret(home: Path, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack_env() -> Iterator[dict[str, str]]:
-    home = Path(tempfile.mkdtemp(prefix="gyre-stack-"))
-    env = {**os.environ, **isolated_env(home)}
-    for inherited in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__UNIT_TEST_MODE"):
-        env.pop(inherited, None)
+    env = private_stack_env("gyre-stack-")
     yield env
     gyre(env, "down")
 
