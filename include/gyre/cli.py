@@ -15,6 +15,7 @@ from rich.table import Table
 
 from gyre.config import ConfigError, Settings, load_settings
 from gyre.data.cli import data
+from gyre.demo import DRIFT_SCENARIOS
 from gyre.registry.cli import model
 from gyre.services.credentials import load_or_create, secrets_file
 from gyre.services.process import ServiceError, pid_alive
@@ -212,7 +213,7 @@ def down() -> None:
 @main.command()
 @click.option(
     "--scenario",
-    type=click.Choice(["concept_drift", "amount_inflation", "new_mcc_mix"]),
+    type=click.Choice(DRIFT_SCENARIOS),
     default="concept_drift",
     show_default=True,
     help="The drift that lands after the champion is serving.",
@@ -224,12 +225,6 @@ def demo(scenario: str) -> None:
     settings = _settings()
     if running_state(settings) is None:
         _fail("Gyre is not running; start it with `gyre up --detach` (or `make demo`, which does both)")
-    days = 2 * settings.training_window_days + settings.training_label_delay_days
-    console.log(
-        f"timeline: {days} days of traffic (training window {settings.training_window_days} d, "
-        f"label delay {settings.training_label_delay_days} d), drift scenario {scenario}",
-        highlight=False,
-    )
     try:
         result = Demo(settings, scenario, console).run()
     except DemoError as error:

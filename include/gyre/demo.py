@@ -46,6 +46,10 @@ class Timeline:
     label_delay_days: int
 
     @property
+    def days(self) -> int:
+        return (self.today - self.first_clean).days
+
+    @property
     def first_clean(self) -> dt.date:
         return self.today - dt.timedelta(days=2 * self.window_days + self.label_delay_days)
 
@@ -139,6 +143,11 @@ class Demo:
 
         line = self.timeline
         name = self.settings.model_name
+        self.console.log(
+            f"timeline: {line.days} days of traffic from {line.first_clean} (training window {line.window_days} d, "
+            f"label delay {line.label_delay_days} d), drift scenario {self.scenario}",
+            highlight=False,
+        )
         with self.step("Airflow DAGs parsed and unpaused") as out:
             for dag_id in DAGS:
                 self.airflow.wait_for_dag(dag_id)
@@ -180,6 +189,7 @@ class Demo:
 
     def land_and_ingest(self, first: dt.date, last: dt.date, scenario: str) -> None:
         from gyre.data.writer import days, write_day
+        from gyre.features.compute import days_without_features
 
         count = (last - first).days + 1
         with self.step(f"{count} days of {scenario} traffic landed ({first} .. {last})") as out:
@@ -187,19 +197,19 @@ class Demo:
                 write_day(self.settings.landing, day, seed=self.seed, scenario=scenario)
             out.append(str(self.settings.landing))
         with self.step(f"ingest_transactions backfilled, build_features on its Assets ({first} .. {last})") as out:
-            requested = time.monotonic()
             self.airflow.backfill("ingest_transactions", midnight(first), midnight(last), max_active_runs=2)
             runs = wait_for(
                 "the ingest backfill",
-                lambda: self.finished_backfill(first, last, requested),
+                lambda: self.finished_backfill(first, last),
                 timeout_s=120 + 90 * count,
             )
             failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
             if failed:
                 raise DemoError(f"ingest runs failed: {failed}")
+            wanted = {day.isoformat() for day in days(first, last)}
             wait_for(
                 "feature rows for every day",
-                lambda: True if set(days(first, last)) <= self.feature_days() else None,
+                lambda: None if wanted & set(days_without_features()) else True,
                 timeout_s=120 + 60 * count,
             )
             out.append(f"{count} ingest runs succeeded, features built and materialized for every day")
@@ -256,8 +266,10 @@ class Demo:
             out.append(f"POST /score answered with model_version {self.result.served_version}")
 
     # --- what the platform recorded ---------------------------------------------------------------------------
-    def finished_backfill(self, first: dt.date, last: dt.date, requested: float) -> list[dict] | None:
-        wanted = {str(day) for day in _days(first, last)}
+    def finished_backfill(self, first: dt.date, last: dt.date) -> list[dict] | None:
+        from gyre.data.writer import days
+
+        wanted = {day.isoformat() for day in days(first, last)}
         runs = {
             r["data_interval_start"][:10]: r
             for r in self.airflow.runs("ingest_transactions")
@@ -274,31 +286,14 @@ class Demo:
                 return run
         return None
 
-    def feature_days(self) -> set[dt.date]:
-        import sqlalchemy as sa
-
-        from gyre.db import engine
-
-        with engine().connect() as connection:
-            rows = connection.execute(
-                sa.text("select distinct (event_timestamp at time zone 'UTC')::date from customer_features")
-            )
-            return {day for (day,) in rows}
-
     def report_index(self) -> list[dict[str, Any]]:
         from gyre.monitoring.web import list_reports
 
         return list_reports(limit=20)
 
 
-def _days(first: dt.date, last: dt.date) -> list[dt.date]:
-    from gyre.data.writer import days
-
-    return list(days(first, last))
-
-
-def transaction_body(row: Any) -> dict[str, Any]:  # noqa: ANN401 - a pandas itertuples row
-    """A generated transaction in the endpoint's request schema."""
+def transaction_body(row: Any) -> dict[str, Any]:
+    """A generated transaction (a row of ``source.transactions(...).itertuples()``) in the endpoint's schema."""
     return {
         "transaction_id": row.transaction_id,
         "customer_id": row.customer_id,
