@@ -1,9 +1,9 @@
 """Gyre's feature definitions: entities, feature views over the tables sql/features computes, the request-time
 on-demand view, and the FeatureServices that are models' input contracts.
 
-The feature tables hold one row per entity and instant it transacted, stamped one microsecond after the
-transaction (see sql/features/schema.sql): training joins each transaction with the history before it,
-which is what serving reads from Redis when the transaction arrives.
+The feature tables hold one row per entity and day it transacted, stamped at the day's end, when the daily
+batch makes it available (see sql/features/schema.sql): training joins each transaction with the state as of
+the end of the previous day, which is what serving reads from Redis when the transaction arrives.
 """
 
 from datetime import timedelta

@@ -78,7 +78,9 @@ class Settings(BaseSettings):
     )
     drift_key_feature_psi: float = Field(0.2, gt=0, description="PSI at which a key feature counts as drifted")
     drift_prediction_psi: float = Field(0.2, gt=0, description="PSI of the score that triggers a retrain")
-    drift_max_roc_auc_drop: float = Field(0.05, gt=0, le=1, description="allowed ROC-AUC drop on matured labels")
+    drift_max_roc_auc_drop: float = Field(
+        0.05, gt=0, le=1, description="allowed ROC-AUC drop on matured labels, beyond its sampling error"
+    )
     retrain_cooldown_hours: float = Field(24.0, ge=0, description="no new retrain this soon after the last one")
     retrain_weekly_cap: int = Field(2, ge=1, description="retrains allowed in any 7 days")
     notify_webhook_url: SecretStr | None = Field(None, description="optional URL that receives every notification")

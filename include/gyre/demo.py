@@ -10,7 +10,11 @@ The timeline is laid out backwards from today (T), with the platform's training 
 L, so the retrain that monitoring asks for (as of now) trains on drifted days:
 
     clean days  T-2W-L .. T-W-1   the champion trains on T-2W-L .. T-W-L-1 (as of T-W); night T-W-1 replayed
-    drift days  T-W    .. T-1     night T-1 replayed and checked; the retrain learns T-W-L .. T-L-1
+    drift days  T-W    .. T-1     nights T-L-1 and T-1 replayed, T-1 checked (T-L-1's labels have matured by
+                                  then: the quality rules judge it); the retrain learns T-W-L .. T-L-1
+
+A night is replayed before its own file lands, as in production: its transactions are scored on the
+features the previous day's batch put online, then the export arrives and is ingested.
 """
 
 from __future__ import annotations
@@ -68,6 +72,11 @@ class Timeline:
     @property
     def drift_night(self) -> dt.date:
         return self.today - DAY
+
+    @property
+    def matured_night(self) -> dt.date:
+        """The night whose labels the drift night's check judges quality on (the label delay earlier)."""
+        return self.drift_night - dt.timedelta(days=self.label_delay_days)
 
 
 def midnight(day: dt.date) -> dt.datetime:
@@ -153,7 +162,7 @@ class Demo:
                 self.airflow.wait_for_dag(dag_id)
                 self.airflow.unpause(dag_id)
             out.append(", ".join(DAGS))
-        self.land_and_ingest(line.first_clean, line.clean_night, "baseline")
+        self.land_and_ingest(line.first_clean, line.clean_night - DAY, "baseline")
         with self.step(f"train_model as of {line.champion_as_of:%Y-%m-%d}") as out:
             run_id = self.airflow.trigger(
                 "train_model", logical_date=line.champion_as_of, conf={"request_id": f"demo:{line.champion_as_of:%F}"}
@@ -164,11 +173,16 @@ class Demo:
                 raise DemoError("no champion after the first training; see the train_model run in Airflow")
             out.append(f"champion v{self.result.first_champion}")
         self.wait_served(self.result.first_champion)
-        self.replay_and_check(line.clean_night, "baseline")
+        decision = self.replay_and_check(line.clean_night, "baseline")
+        if decision != "no action":
+            raise DemoError(f"the nightly check on clean traffic asked for a retrain: {decision}")
 
-        self.land_and_ingest(line.first_drift, line.drift_night, self.scenario)
+        self.land_and_ingest(line.clean_night, line.matured_night - DAY, self.scenario, scenario_from=line.first_drift)
+        self.replay(line.matured_night, self.scenario)
+        self.land_and_ingest(line.matured_night, line.drift_night - DAY, self.scenario)
         started = dt.datetime.now(dt.UTC)
         decision = self.replay_and_check(line.drift_night, self.scenario)
+        self.land(line.drift_night, line.drift_night, self.scenario)  # the night's export, for tomorrow's ingest
         if decision != "retrain":
             raise DemoError(f"the nightly check on {self.scenario} traffic did not ask for a retrain: {decision}")
         with self.step("retrain started by the Asset retrain_request") as out:
@@ -187,15 +201,25 @@ class Demo:
         self.result.reports = self.report_index()
         return self.result
 
-    def land_and_ingest(self, first: dt.date, last: dt.date, scenario: str) -> None:
+    def land(self, first: dt.date, last: dt.date, scenario: str, scenario_from: dt.date | None = None) -> None:
+        """The days' exports in the landing zone; days before ``scenario_from`` are clean."""
         from gyre.data.writer import days, write_day
-        from gyre.features.compute import days_without_features
 
         count = (last - first).days + 1
         with self.step(f"{count} days of {scenario} traffic landed ({first} .. {last})") as out:
             for day in days(first, last):
-                write_day(self.settings.landing, day, seed=self.seed, scenario=scenario)
-            out.append(str(self.settings.landing))
+                clean = scenario_from is not None and day < scenario_from
+                write_day(self.settings.landing, day, seed=self.seed, scenario="baseline" if clean else scenario)
+            out.append(str(self.settings.landing) + (f", clean before {scenario_from}" if scenario_from else ""))
+
+    def land_and_ingest(
+        self, first: dt.date, last: dt.date, scenario: str, scenario_from: dt.date | None = None
+    ) -> None:
+        from gyre.data.writer import days
+        from gyre.features.compute import days_without_features
+
+        count = (last - first).days + 1
+        self.land(first, last, scenario, scenario_from)
         with self.step(f"ingest_transactions backfilled, build_features on its Assets ({first} .. {last})") as out:
             self.airflow.backfill("ingest_transactions", midnight(first), midnight(last), max_active_runs=2)
             runs = wait_for(
@@ -214,8 +238,8 @@ class Demo:
             )
             out.append(f"{count} ingest runs succeeded, features built and materialized for every day")
 
-    def replay_and_check(self, night: dt.date, scenario: str) -> str:
-        """Score the night's transactions through the endpoint, then run that night's drift check."""
+    def replay(self, night: dt.date, scenario: str) -> None:
+        """Score the night's transactions through the endpoint, as its traffic would have arrived."""
         from gyre.data import source
 
         with self.step(f"{night} replayed through POST /score_batch ({scenario})") as out:
@@ -228,6 +252,10 @@ class Demo:
                     raise DemoError(f"/score_batch answered {response.status_code}: {response.text[:300]}")
                 versions |= {result["model_version"] for result in response.json()}
             out.append(f"{len(bodies)} transactions scored by version {', '.join(sorted(versions))}")
+
+    def replay_and_check(self, night: dt.date, scenario: str) -> str:
+        """Replay the night, then run that night's drift check; returns its decision."""
+        self.replay(night, scenario)
         with self.step(f"monitor_drift for the night of {night}") as out:
             run_id = self.airflow.trigger("monitor_drift", logical_date=midnight(night + DAY))
             state = self.airflow.wait_for_run("monitor_drift", run_id, timeout_s=900)

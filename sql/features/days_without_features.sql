@@ -7,7 +7,6 @@ where t.feed = 'transactions'
   and t.rows > 0
   and not exists (
       select 1 from customer_features c
-      where c.event_timestamp >= t.batch_date::timestamp at time zone 'UTC'
-        and c.event_timestamp < (t.batch_date + 1)::timestamp at time zone 'UTC'
+      where c.event_timestamp = (t.batch_date + 1)::timestamp at time zone 'UTC'
   )
 order by t.batch_date

@@ -1,2 +1,2 @@
--- Rows of transactions in [:start, :end) carry timestamps in (:start, :end] (transaction time + 1 us).
+-- The interval's rows are stamped :end (when its batch makes them available); (:start, :end] holds them.
 delete from merchant_features where event_timestamp > :start and event_timestamp <= :end

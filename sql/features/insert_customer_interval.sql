@@ -1,5 +1,8 @@
--- Customer features for every (customer, instant) with transactions in [:start, :end): windows [t - w, t]
--- over the customer's transactions (all those at t included), read from the 30 days before the interval on.
+-- Customer features for every customer with transactions in [:start, :end): the state right after the
+-- customer's last transaction of the interval t, windows [t - w, t] over the customer's transactions (all
+-- those at t included) read from the 30 days before the interval on. The row is stamped :end, when the batch
+-- that computes it makes it available: a transaction later in the same interval is scored by serving before
+-- this row exists, so training must not see it either (sql/features/schema.sql).
 insert into customer_features (
     customer_id, event_timestamp, cust_txn_count_1h, cust_txn_count_24h, cust_txn_count_7d, cust_txn_count_30d,
     cust_amount_sum_1h, cust_amount_sum_24h, cust_amount_sum_7d, cust_amount_sum_30d, cust_amount_mean_1h,
@@ -24,12 +27,12 @@ windowed as (
            w30d as (partition by customer_id order by event_timestamp range between interval '30 days' preceding and current row)
 ),
 instants as (
-    select distinct on (customer_id, event_timestamp) *
+    select distinct on (customer_id) *
     from windowed
     where event_timestamp >= :start and event_timestamp < :end
-    order by customer_id, event_timestamp
+    order by customer_id, event_timestamp desc
 )
-select i.customer_id, i.event_timestamp + interval '1 microsecond',
+select i.customer_id, cast(:end as timestamptz),
        i.c1h, i.c24h, i.c7d, i.c30d, i.s1h, i.s24h, i.s7d, i.s30d,
        i.s1h / i.c1h, i.s24h / i.c24h, i.s7d / i.c7d, i.s30d / i.c30d,
        i.std30d, i.max30d, d.merchants, d.countries,

@@ -1,8 +1,9 @@
 -- Feature tables Feast reads as its offline store (PostgreSQLSource) and materializes into Redis.
--- One row per entity and instant it transacted: the state right after its transactions at that instant.
--- The row's event_timestamp is the transaction time plus one microsecond, so a transaction's own row is
--- never joined to it in training (Feast joins rows with timestamp <= the event): a model sees exactly the
--- history serving reads from Redis when the transaction arrives.
+-- One row per entity and interval (day) it transacted: the state right after its last transaction of the
+-- interval, stamped at the interval's end, when the batch that computes it lands. Serving reads Redis, which
+-- holds rows up to the last materialized interval, so a transaction is scored on the state as of the end of
+-- the previous day; Feast's point-in-time join (rows with timestamp <= the event) gives training exactly
+-- that, and never a row built from the transaction itself or from later ones the same day.
 create table if not exists customer_features (
     customer_id                 text not null,
     event_timestamp             timestamptz not null,

@@ -2,8 +2,8 @@
 join, materialization into Redis, the checks that guard it, and the feature server.
 
 The transactions are written by hand in 2041 (no other test uses those days), so every expected value is
-worked out below from them: windows, distinct counts, and fraud known only from chargebacks reported before
-each transaction.
+worked out below from them: windows, distinct counts, fraud known only from chargebacks reported before the
+day's batch, and rows that become visible only at the end of their day, when the batch lands.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ TRANSACTIONS = [
     ("FT-3", DAY1.replace(hour=12), "FTC1", "FTM1", 30.0, "DE", "DE"),
     ("FT-5", DAY2.replace(hour=9), "FTC1", "FTM3", 40.0, "US", "DE"),
 ]
-# FT-1 was fraud, reported at 11:00: unknown to FTM1's row at 10:15 (FT-4), known to its row at 12:00 (FT-3).
-LABELS = [("FT-1", DAY1.replace(hour=11))]
+# FT-1 was fraud, reported the same day: known to FTM1's day-1 row. FT-4 was reported on day 2, after the
+# day-1 batch: unknown to that row.
+LABELS = [("FT-1", DAY1.replace(hour=11)), ("FT-4", DAY2.replace(hour=8))]
 CUSTOMER_VIEW = [
     *(f"cust_txn_count_{w}" for w in ("1h", "24h", "7d", "30d")),
     *(f"cust_amount_sum_{w}" for w in ("1h", "24h", "7d", "30d")),
@@ -102,28 +103,26 @@ def _table(name: str, key: str, ids: list[str]) -> pd.DataFrame:
     return frame
 
 
-def test_feature_rows_follow_the_windows_and_know_only_earlier_chargebacks(store) -> None:
+def test_feature_rows_are_each_days_last_state_stamped_when_the_batch_lands(store) -> None:
     customer = _table("customer_features", "customer_id", ["FTC1"]).set_index("event_timestamp")
-    assert list(customer.index) == [t[1] + US for t in TRANSACTIONS if t[2] == "FTC1"]
-    at_1030 = customer.loc[DAY1.replace(hour=10, minute=30) + US]
-    assert (at_1030.cust_txn_count_1h, at_1030.cust_amount_sum_1h, at_1030.cust_amount_mean_1h) == (2, 30.0, 15.0)
-    assert (at_1030.cust_distinct_merchants_30d, at_1030.cust_distinct_countries_30d) == (2, 2)
-    at_noon = customer.loc[DAY1.replace(hour=12) + US]
-    assert (at_noon.cust_txn_count_1h, at_noon.cust_txn_count_24h, at_noon.cust_amount_sum_24h) == (1, 3, 60.0)
-    assert at_noon.cust_amount_std_30d == pytest.approx(math.sqrt(200 / 3))
-    assert at_noon.cust_amount_max_30d == 30.0
-    next_day = customer.loc[DAY2.replace(hour=9) + US]
+    assert list(customer.index) == [DAY2, DAY3]  # one row per day transacted, at the day's end
+    day1 = customer.loc[DAY2]  # after 12:00, the last of day 1: 10:30 lies outside the hour before it
+    assert (day1.cust_txn_count_1h, day1.cust_txn_count_24h, day1.cust_amount_sum_24h) == (1, 3, 60.0)
+    assert (day1.cust_distinct_merchants_30d, day1.cust_distinct_countries_30d) == (2, 2)
+    assert day1.cust_amount_std_30d == pytest.approx(math.sqrt(200 / 3))
+    assert day1.cust_amount_max_30d == 30.0
+    assert day1.cust_last_txn_epoch_s == DAY1.replace(hour=12).timestamp()
+    day2 = customer.loc[DAY3]
     # [day1 09:00, day2 09:00] holds all four; the 1 h window only the transaction itself.
-    assert (next_day.cust_txn_count_1h, next_day.cust_txn_count_24h, next_day.cust_amount_mean_30d) == (1, 4, 25.0)
-    assert (next_day.cust_distinct_merchants_30d, next_day.cust_distinct_countries_30d) == (3, 3)
-    assert next_day.cust_last_txn_epoch_s == DAY2.replace(hour=9).timestamp()
+    assert (day2.cust_txn_count_1h, day2.cust_txn_count_24h, day2.cust_amount_mean_30d) == (1, 4, 25.0)
+    assert (day2.cust_distinct_merchants_30d, day2.cust_distinct_countries_30d) == (3, 3)
+    assert day2.cust_last_txn_epoch_s == DAY2.replace(hour=9).timestamp()
 
     merchant = _table("merchant_features", "merchant_id", ["FTM1"]).set_index("event_timestamp")
-    at_1015 = merchant.loc[DAY1.replace(hour=10, minute=15) + US]
-    assert (at_1015.merch_txn_count_30d, at_1015.merch_amount_sum_30d, at_1015.merch_fraud_count_30d) == (2, 110.0, 0)
-    at_noon = merchant.loc[DAY1.replace(hour=12) + US]
-    assert (at_noon.merch_txn_count_30d, at_noon.merch_fraud_count_30d) == (3, 1)
-    assert at_noon.merch_fraud_rate_30d == pytest.approx(1 / 3)
+    assert list(merchant.index) == [DAY2]
+    day1 = merchant.loc[DAY2]
+    assert (day1.merch_txn_count_30d, day1.merch_amount_sum_30d, day1.merch_fraud_count_30d) == (3, 140.0, 1)
+    assert day1.merch_fraud_rate_30d == pytest.approx(1 / 3)
 
 
 def test_computing_an_interval_again_gives_the_same_rows(store) -> None:
@@ -132,7 +131,7 @@ def test_computing_an_interval_again_gives_the_same_rows(store) -> None:
     before = _table("customer_features", "customer_id", ["FTC1", "FTC2"])
     merchants_before = _table("merchant_features", "merchant_id", ["FTM1", "FTM2", "FTM3"])
     rows = compute_interval(DAY1, DAY2)
-    assert (rows.customer_rows, rows.merchant_rows) == (4, 4)
+    assert (rows.customer_rows, rows.merchant_rows) == (2, 2)
     pd.testing.assert_frame_equal(before, _table("customer_features", "customer_id", ["FTC1", "FTC2"]))
     pd.testing.assert_frame_equal(
         merchants_before, _table("merchant_features", "merchant_id", ["FTM1", "FTM2", "FTM3"])
@@ -152,10 +151,11 @@ def _as_of_by_hand(entities: pd.DataFrame, rows: pd.DataFrame, key: str, ttl: dt
 def test_historical_retrieval_matches_a_hand_built_as_of_frame(store) -> None:
     customer_rows = _table("customer_features", "customer_id", ["FTC1"])
     merchant_rows = _table("merchant_features", "merchant_id", ["FTM1"])
-    last = customer_rows["event_timestamp"].iloc[-1]  # day 2, 09:00 + 1 us
+    last = customer_rows["event_timestamp"].iloc[-1]  # the end of day 2
     cases = {
-        "exactly_at_a_feature_timestamp": DAY1.replace(hour=10, minute=30) + US,
-        "at_the_transaction_itself_its_own_row_is_future": DAY1.replace(hour=10, minute=30),
+        "exactly_at_a_feature_timestamp": DAY2,
+        "just_before_the_batch_lands": DAY2 - US,
+        "later_the_same_day_is_not_seen": DAY2.replace(hour=10),
         "before_any_row": DAY1.replace(hour=9),
         "last_moment_inside_ttl": last + dt.timedelta(days=30),
         "just_past_ttl": last + dt.timedelta(days=30) + US,
@@ -182,15 +182,17 @@ def test_historical_retrieval_matches_a_hand_built_as_of_frame(store) -> None:
             pd.to_numeric(got[name]).astype(float), pd.to_numeric(expected_m[name]).astype(float), check_names=False
         )
     by_case = got.set_index("case")
-    assert by_case.loc["exactly_at_a_feature_timestamp", "cust_txn_count_1h"] == 2
-    assert by_case.loc["at_the_transaction_itself_its_own_row_is_future", "cust_txn_count_1h"] == 1
+    assert by_case.loc["exactly_at_a_feature_timestamp", "cust_txn_count_24h"] == 3
+    assert pd.isna(by_case.loc["just_before_the_batch_lands", "cust_txn_count_24h"])
+    # Day 2's 09:00 transaction lands with day 2's batch: at 10:00 the row is still day 1's.
+    assert by_case.loc["later_the_same_day_is_not_seen", "cust_txn_count_24h"] == 3
     assert pd.isna(by_case.loc["before_any_row", "cust_txn_count_1h"])
     assert by_case.loc["last_moment_inside_ttl", "cust_txn_count_24h"] == 4
     assert pd.isna(by_case.loc["just_past_ttl", "cust_txn_count_24h"])
     assert pd.isna(by_case.loc["just_past_ttl", "merch_txn_count_30d"])  # merchants live 7 days
 
 
-def test_training_set_rows_see_only_the_history_before_each_transaction(store) -> None:
+def test_training_set_rows_see_only_what_serving_has_when_each_transaction_arrives(store) -> None:
     """The spine of training (sql/training/spine.sql) through the FeatureService, request features included."""
     from gyre.db import engine, query
     from gyre.features.online import feature_names, feature_service
@@ -204,9 +206,16 @@ def test_training_set_rows_see_only_the_history_before_each_transaction(store) -
     assert set(feature_names(service)) <= set(frame.columns)
     first, noon, next_day = frame.loc["FT-1"], frame.loc["FT-3"], frame.loc["FT-5"]
     assert pd.isna(first["cust_txn_count_30d"]) and pd.isna(first["seconds_since_prev_txn"])
-    assert (noon["cust_txn_count_24h"], noon["seconds_since_prev_txn"], noon["hour_of_day"]) == (2, 5400.0, 12.0)
-    assert noon["merch_fraud_count_30d"] == 0  # FTM1's row before noon is 10:15's, when FT-1 was not yet reported
-    assert noon["amount_to_customer_mean_30d"] == pytest.approx(30.0 / 15.0)
+    # Day 1's earlier transactions are not in the online store until day 1's batch lands: none for noon either.
+    assert pd.isna(noon["cust_txn_count_24h"]) and pd.isna(noon["merch_fraud_count_30d"])
+    assert noon["hour_of_day"] == 12.0
+    # Day 2 at 09:00 sees day 1's last state: three transactions, the last 21 h earlier, a mean of 20.
+    assert (next_day["cust_txn_count_24h"], next_day["seconds_since_prev_txn"], next_day["hour_of_day"]) == (
+        3,
+        21 * 3600.0,
+        9.0,
+    )
+    assert next_day["amount_to_customer_mean_30d"] == pytest.approx(40.0 / 20.0)
     assert (next_day["is_foreign"], next_day["txn_amount"], next_day["txn_mcc"]) == (1.0, 40.0, "5411")
     assert bool(spine.set_index("transaction_id").loc["FT-1", "is_fraud"])
 
@@ -295,7 +304,7 @@ def test_checks_fail_loudly_on_stale_or_skewed_online_values(store, materialized
                 "update customer_features set cust_amount_sum_30d = cust_amount_sum_30d + 0.01 "
                 "where customer_id = 'FTC1' and event_timestamp = :at"
             ),
-            {"at": DAY2.replace(hour=9) + US},
+            {"at": DAY3},
         )
     try:
         with pytest.raises(FeatureCheckFailed, match="cust_amount_sum_30d"):

@@ -1,6 +1,8 @@
 """The registry story on a real MLflow server and Postgres: promote, honestly reject, stay idempotent, roll back.
 
-Models are trained on the ingest generator's transactions (feature-service-shaped frames), a week each.
+Models are trained on the ingest generator's transactions (feature-service-shaped frames), a week each. In
+the second week fraud moves to account takeover (the generator's ``concept_drift``), which is why a fresh
+model is worth a promotion.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from gyre.training.tracking import Lineage
 pytestmark = pytest.mark.integration
 
 MONDAY = dt.date(2026, 3, 2)
+LATER = MONDAY + dt.timedelta(days=7)
+
+
+def second_week():
+    return fraud_frame(LATER, 7, scenario="concept_drift")
 
 
 def lineage(key: str, first: dt.date, days: int) -> Lineage:
@@ -43,11 +50,10 @@ def settings(mlflow_tracking_uri: str, database_url: str):
 @pytest.fixture(scope="module")
 def story(settings):
     """Three requests in a row: boosted trees on one week, on the next week, then a linear model on that week."""
-    later = MONDAY + dt.timedelta(days=7)
     first = flow.run_all(fraud_frame(MONDAY, 7), lineage("req-1", MONDAY, 7), FRAUD, settings)
-    second = flow.run_all(fraud_frame(later, 7), lineage("req-2", later, 7), FRAUD, settings)
+    second = flow.run_all(second_week(), lineage("req-2", LATER, 7), FRAUD, settings)
     linear = settings.model_copy(update={"training_estimator": "logistic_regression"})
-    third = flow.run_all(fraud_frame(later, 7), lineage("req-3", later, 7), FRAUD, linear)
+    third = flow.run_all(second_week(), lineage("req-3", LATER, 7), FRAUD, linear)
     return first, second, third
 
 
@@ -59,7 +65,7 @@ def test_first_model_is_promoted_over_the_floor(story, settings) -> None:
 
 
 def test_a_model_on_fresher_data_that_beats_the_margin_is_promoted(story, settings) -> None:
-    """The champion, trained a week earlier, is out of date on the newest week; the fresh model wins."""
+    """The champion, trained a week earlier, misses the fraud that moved since; the fresh model wins."""
     first, second, _ = story
     assert second.decision.promote, second.decision.summary
     assert models.version_of(settings.model_name, models.PREVIOUS) == first.version
@@ -108,8 +114,7 @@ def test_versions_carry_lineage_and_a_model_card(story, settings) -> None:
 def test_rerunning_a_request_creates_no_second_version(story, settings) -> None:
     _, second, _ = story
     before = len(models.client().search_model_versions(f"name = '{settings.model_name}'"))
-    later = MONDAY + dt.timedelta(days=7)
-    again = flow.run_all(fraud_frame(later, 7), lineage("req-2", later, 7), FRAUD, settings)
+    again = flow.run_all(second_week(), lineage("req-2", LATER, 7), FRAUD, settings)
     assert (again.run_id, again.version) == (second.run_id, second.version)
     assert len(models.client().search_model_versions(f"name = '{settings.model_name}'")) == before
 

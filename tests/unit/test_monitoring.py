@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gyre.monitoring.decision import DriftRules, Guardrails, PastRetrain, decide, drift_reasons
-from gyre.monitoring.drift import run_drift_report
+from gyre.monitoring.drift import DriftResult, Quality, run_drift_report
 
 FEATURES = [f"f{i}" for i in range(8)] + ["channel"]
 RULES = DriftRules(key_features=("f0",))
@@ -88,6 +88,15 @@ def test_a_broken_model_shows_as_a_quality_drop(reference: pd.DataFrame, tmp_pat
     )
     reasons = drift_reasons(result, RULES, reference_roc_auc=0.8)
     assert any("ROC-AUC" in reason for reason in reasons)
+
+
+@pytest.mark.parametrize(("frauds", "alarm"), [(40, False), (4000, True)])
+def test_a_quality_drop_counts_only_beyond_its_sampling_error(frauds: int, alarm: bool) -> None:
+    """0.739 -> 0.660 is what a clean night with 40 frauds can show; with 4,000 frauds it is a real drop."""
+    quality = Quality(rows=frauds * 70, roc_auc=0.66, precision=None, recall=None, positives=frauds)
+    result = DriftResult({}, None, 3000, frauds * 70, Path("r.html"), Path("r.json"), quality)
+    reasons = drift_reasons(result, RULES, reference_roc_auc=0.739)
+    assert bool(reasons) is alarm, reasons
 
 
 def test_missing_columns_are_a_clear_error(reference: pd.DataFrame, tmp_path: Path) -> None:

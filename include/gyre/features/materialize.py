@@ -174,7 +174,7 @@ def check_skew(
     current = pd.Series(True, index=sample.index)
     for fv_name, key in VIEWS.values():
         online_at = _online_timestamps(store, fv_name, key, sample[key].tolist())
-        current &= [at is None or at <= end_ts for at in online_at]
+        current &= pd.Series([at is None or at <= end_ts for at in online_at], index=sample.index)
     moved_on = int((~current).sum())
     sample = sample[current].reset_index(drop=True)
     if sample.empty:

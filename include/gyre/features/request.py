@@ -59,7 +59,7 @@ def _epoch_s(column: pd.Series) -> np.ndarray:
 
 def transaction_features(inputs: pd.DataFrame) -> pd.DataFrame:
     """Amount against the customer's usual (30-day mean) amount, hour of day (UTC), foreign or not, time since
-    the customer's previous transaction, and the transaction's own attributes as model inputs.
+    the customer's last transaction the daily batch knows of, and the transaction's own attributes as inputs.
 
     Plain NumPy on columns: serving runs it per request on one row, where pandas' per-operation cost dominates.
     """

@@ -40,6 +40,7 @@ class Quality:
     roc_auc: float | None
     precision: float | None
     recall: float | None
+    positives: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,10 @@ def run_drift_report(
     quality = None
     if with_quality:
         found = _quality(results)
-        quality = Quality(len(labelled), found.get("roc_auc"), found.get("precision"), found.get("recall"))
+        positives = int(labelled[label].astype(bool).sum())
+        quality = Quality(
+            len(labelled), found.get("roc_auc"), found.get("precision"), found.get("recall"), positives=positives
+        )
     return DriftResult(
         features={c: drifts[c] for c in features if c in drifts},
         prediction=drifts.get(prediction),

@@ -53,8 +53,20 @@ def _by_entity(frame: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 def _state_before(frame: pd.DataFrame, key: str, state: pd.DataFrame) -> pd.DataFrame:
-    """Each row gets the state after the entity's previous transaction, as Feast's point-in-time join does."""
-    return state.groupby(frame[key], sort=False).shift(1)
+    """Each row gets the state after the entity's last transaction of an earlier day, the row the daily batch
+    stamps at that day's end: what serving reads from Redis and Feast's point-in-time join gives training."""
+    day = frame["event_timestamp"].dt.floor("D")
+    available = state.assign(_key=frame[key], _at=day + pd.Timedelta(days=1), _ts=frame["event_timestamp"])
+    available = available.sort_values("_ts", kind="stable").groupby(["_key", "_at"], sort=False).tail(1)
+    asked = pd.DataFrame({"_key": frame[key], "_at": frame["event_timestamp"], "_row": frame.index})
+    joined = pd.merge_asof(
+        asked.sort_values("_at", kind="stable"),
+        available.drop(columns="_ts").sort_values("_at", kind="stable"),
+        on="_at",
+        by="_key",
+        direction="backward",
+    )
+    return joined.set_index("_row").reindex(frame.index)[list(state.columns)]
 
 
 def _customer_features(frame: pd.DataFrame) -> pd.DataFrame:
