@@ -2,10 +2,13 @@
 
     .venv/bin/python bench/train.py                 # 1,000,000 rows (about 330 generated days)
     .venv/bin/python bench/train.py --rows 200000
+    .venv/bin/python bench/train.py --only-freshness      # day-old vs intraday features: PR-AUC
 
 Rows come from the ingest generator (realistic fraud mechanisms, ~1 % positives), shaped like the
 FeatureService output. Latency is measured for one row and for batches of 1,000, each engine single-threaded,
-on the same fitted pipeline and its ONNX twin.
+on the same fitted pipeline and its ONNX twin. Last, what feature freshness is worth: the same days trained
+and tested on the features the daily batch serves (the state as of the previous day's end) and on intraday
+state (right after each entity's previous transaction, what a streaming path would serve).
 """
 
 from __future__ import annotations
@@ -38,9 +41,36 @@ def _p(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--freshness-days", type=int, default=14, help="days for the freshness comparison")
+    parser.add_argument("--only-freshness", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if not args.only_freshness:
+        training_and_latency(args.rows)
+    freshness(args.freshness_days)
 
+
+def freshness(days: int) -> None:
+    """PR-AUC on the same days with day-old (served) and intraday (streaming) features; a week of history first."""
+    from gyre.config import load_settings
+    from gyre.training.spec import FRAUD
+    from gyre.training.synthetic import fraud_frame
+    from gyre.training.train import fit
+
+    first = dt.date(2026, 3, 1)
+    scored = {}
+    for label, intraday in (("day-old (daily batch)", False), ("intraday (streaming)", True)):
+        frame = fraud_frame(first, days + 7, intraday=intraday)
+        frame = frame[frame["event_timestamp"] >= pd.Timestamp(first + dt.timedelta(days=7), tz="UTC")]
+        scored[label] = fit(frame, FRAUD, load_settings()).test.pr_auc
+    day_old, intraday = scored.values()
+    print(
+        f"freshness on {days} days: test PR-AUC day-old {day_old:.4f} | intraday {intraday:.4f} | "
+        f"day-old keeps {day_old / intraday:.0%} of it"
+    )
+
+
+def training_and_latency(rows: int) -> None:
     from threadpoolctl import threadpool_limits
 
     from gyre.config import load_settings
@@ -51,12 +81,12 @@ def main() -> None:
 
     started = time.perf_counter()
     chunks, first, total = [], dt.date(2025, 1, 6), 0
-    while total < args.rows:
+    while total < rows:
         chunk = fraud_frame(first, 30)
         chunks.append(chunk)
         total += len(chunk)
         first += dt.timedelta(days=30)
-    frame = pd.concat(chunks, ignore_index=True).iloc[: args.rows]
+    frame = pd.concat(chunks, ignore_index=True).iloc[:rows]
     print(
         f"generated {len(frame):,} rows ({frame['is_fraud'].mean():.2%} fraud) in {time.perf_counter() - started:.1f} s"
     )

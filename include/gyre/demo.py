@@ -9,6 +9,8 @@ builds the Bento and the endpoint swaps to the new champion. The demo only watch
 The timeline is laid out backwards from today (T), with the platform's training window W and label delay
 L, so the retrain that monitoring asks for (as of now) trains on drifted days:
 
+    history     H      .. T-2W-L-1 imported before the platform goes live, so the champion's holdout, like
+                                  the traffic after it, sees full 30-day feature windows
     clean days  T-2W-L .. T-W-1   the champion trains on T-2W-L .. T-W-L-1 (as of T-W); night T-W-1 replayed
     drift days  T-W    .. T-1     nights T-L-1 and T-1 replayed, T-1 checked (T-L-1's labels have matured by
                                   then: the quality rules judge it); the retrain learns T-W-L .. T-L-1
@@ -36,6 +38,9 @@ from gyre.services.airflow_api import AirflowClient
 DRIFT_SCENARIOS = ("concept_drift", "amount_inflation", "new_mcc_mix")
 DAGS = ("ingest_transactions", "build_features", "train_model", "monitor_drift", "deploy_model")
 DAY = dt.timedelta(days=1)
+# The longest feature window, plus the holdout's share of a training window: the champion's holdout must not
+# see windows still filling, or the first clean night (whose windows are fuller) would look drifted.
+HISTORY_DAYS = 30 + 5
 T = TypeVar("T")
 
 
@@ -51,7 +56,11 @@ class Timeline:
 
     @property
     def days(self) -> int:
-        return (self.today - self.first_clean).days
+        return (self.today - self.first_history).days
+
+    @property
+    def first_history(self) -> dt.date:
+        return self.first_clean - dt.timedelta(days=max(0, HISTORY_DAYS - self.window_days))
 
     @property
     def first_clean(self) -> dt.date:
@@ -153,7 +162,7 @@ class Demo:
         line = self.timeline
         name = self.settings.model_name
         self.console.log(
-            f"timeline: {line.days} days of traffic from {line.first_clean} (training window {line.window_days} d, "
+            f"timeline: {line.days} days of traffic from {line.first_history} (training window {line.window_days} d, "
             f"label delay {line.label_delay_days} d), drift scenario {self.scenario}",
             highlight=False,
         )
@@ -162,6 +171,7 @@ class Demo:
                 self.airflow.wait_for_dag(dag_id)
                 self.airflow.unpause(dag_id)
             out.append(", ".join(DAGS))
+        self.import_history(line.first_history, line.first_clean - DAY)
         self.land_and_ingest(line.first_clean, line.clean_night - DAY, "baseline")
         with self.step(f"train_model as of {line.champion_as_of:%Y-%m-%d}") as out:
             run_id = self.airflow.trigger(
@@ -200,6 +210,30 @@ class Demo:
             self.wait_served(self.result.final_champion)
         self.result.reports = self.report_index()
         return self.result
+
+    def import_history(self, first: dt.date, last: dt.date) -> None:
+        """Past exports loaded before the platform goes live, with the code the DAGs' tasks run, in this process:
+        ingest (validated, quarantined, audited), the day's feature rows, then one materialization. Through
+        Airflow, at about 20 s a day, these weeks alone would take most of the demo's time."""
+        from gyre.data.writer import days, write_day
+        from gyre.features.compute import compute_interval, day_interval
+        from gyre.features.materialize import apply_if_changed, materialize_interval
+        from gyre.ingest.load import ingest
+
+        count = (last - first).days + 1
+        if count <= 0:
+            return
+        apply_if_changed(self.settings)
+        with self.step(f"{count} days of history imported ({first} .. {last}), before the platform goes live") as out:
+            rows = 0
+            for day in days(first, last):
+                write_day(self.settings.landing, day, seed=self.seed)
+                rows += ingest("transactions", day, settings=self.settings, publish_docs=False).rows_loaded
+                ingest("labels", day, settings=self.settings, publish_docs=False)
+                compute_interval(*day_interval(day))
+                self.console.log(f"  history {day}: ingested, features computed", highlight=False)
+            online = materialize_interval(day_interval(first)[0], day_interval(last)[1])
+            out.append(f"{rows:,} transactions loaded, {online.entities:,} entities online")
 
     def land(self, first: dt.date, last: dt.date, scenario: str, scenario_from: dt.date | None = None) -> None:
         """The days' exports in the landing zone; days before ``scenario_from`` are clean."""

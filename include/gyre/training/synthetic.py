@@ -52,9 +52,12 @@ def _by_entity(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     return frame.sort_values([key, "event_timestamp"], kind="stable")
 
 
-def _state_before(frame: pd.DataFrame, key: str, state: pd.DataFrame) -> pd.DataFrame:
+def _state_before(frame: pd.DataFrame, key: str, state: pd.DataFrame, intraday: bool) -> pd.DataFrame:
     """Each row gets the state after the entity's last transaction of an earlier day, the row the daily batch
-    stamps at that day's end: what serving reads from Redis and Feast's point-in-time join gives training."""
+    stamps at that day's end: what serving reads from Redis and Feast's point-in-time join gives training.
+    ``intraday``: the state after the entity's previous transaction, what a streaming path would serve."""
+    if intraday:
+        return state.groupby(frame[key], sort=False).shift(1)
     day = frame["event_timestamp"].dt.floor("D")
     available = state.assign(_key=frame[key], _at=day + pd.Timedelta(days=1), _ts=frame["event_timestamp"])
     available = available.sort_values("_ts", kind="stable").groupby(["_key", "_at"], sort=False).tail(1)
@@ -70,6 +73,7 @@ def _state_before(frame: pd.DataFrame, key: str, state: pd.DataFrame) -> pd.Data
 
 
 def _customer_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The customer's state right after each transaction."""
     state = pd.DataFrame(index=frame.index)
     codes = pd.Series(pd.factorize(frame["merchant_id"])[0], index=frame.index, dtype="float64")
     countries = pd.Series(pd.factorize(frame["merchant_country"])[0], index=frame.index, dtype="float64")
@@ -91,10 +95,11 @@ def _customer_features(frame: pd.DataFrame) -> pd.DataFrame:
     state["cust_distinct_merchants_30d"] = aligned(month["_merchant"].apply(distinct, raw=True))
     state["cust_distinct_countries_30d"] = aligned(month["_country"].apply(distinct, raw=True))
     state["cust_last_txn_epoch_s"] = (frame["event_timestamp"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    return _state_before(frame, "customer_id", state)
+    return state
 
 
 def _merchant_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The merchant's state right after each transaction."""
     state = pd.DataFrame(index=frame.index)
     work = _by_entity(frame.assign(_fraud=frame["is_fraud"].astype("float64")), "merchant_id")
 
@@ -107,7 +112,7 @@ def _merchant_features(frame: pd.DataFrame) -> pd.DataFrame:
     recent = aligned(_rolling(work, "merchant_id", _KNOWN_FRAUD_AFTER)["_fraud"].sum())
     state["merch_fraud_count_30d"] = aligned(month["_fraud"].sum()) - recent
     state["merch_fraud_rate_30d"] = state["merch_fraud_count_30d"] / state["merch_txn_count_30d"]
-    return _state_before(frame, "merchant_id", state)
+    return state
 
 
 def _day(seed: int, day: dt.date, scenario: str) -> pd.DataFrame:
@@ -119,12 +124,19 @@ def _day(seed: int, day: dt.date, scenario: str) -> pd.DataFrame:
 
 
 def fraud_frame(
-    first: dt.date, days: int, seed: int = 42, scenario: str = "baseline", scenario_from: dt.date | None = None
+    first: dt.date,
+    days: int,
+    seed: int = 42,
+    scenario: str = "baseline",
+    scenario_from: dt.date | None = None,
+    intraday: bool = False,
 ) -> pd.DataFrame:
     """Keys, timestamp, label and every feature of the service, computed the way the feature tables are.
 
     Days from ``scenario_from`` on (all days when unset) follow ``scenario``; earlier days are baseline, so a
-    scenario can start after the rolling windows have filled with normal history.
+    scenario can start after the rolling windows have filled with normal history. ``intraday`` gives each
+    transaction the entity's state right after its previous one instead of as of the previous day's end
+    (what a streaming feature path would serve; bench/train.py measures what it would be worth).
     """
     from gyre.features.request import transaction_features
 
@@ -138,8 +150,8 @@ def fraud_frame(
     )
     raw = raw.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
     raw["amount"] = raw["amount"].astype(float)
-    customer = _customer_features(raw)
-    merchant = _merchant_features(raw)
+    customer = _state_before(raw, "customer_id", _customer_features(raw), intraday)
+    merchant = _state_before(raw, "merchant_id", _merchant_features(raw), intraday)
     inputs = pd.concat([raw, customer[["cust_amount_mean_30d", "cust_last_txn_epoch_s"]]], axis=1)
     request = transaction_features(inputs)
     keys = raw[["transaction_id", "customer_id", "merchant_id", "event_timestamp"]]
