@@ -9,11 +9,12 @@ builds the Bento and the endpoint swaps to the new champion. The demo only watch
 The timeline is laid out backwards from today (T), with the platform's training window W and label delay
 L, so the retrain that monitoring asks for (as of now) trains on drifted days:
 
-    history     H      .. T-2W-L-1 imported before the platform goes live, so the champion's holdout, like
-                                  the traffic after it, sees full 30-day feature windows
-    clean days  T-2W-L .. T-W-1   the champion trains on T-2W-L .. T-W-L-1 (as of T-W); night T-W-1 replayed
-    drift days  T-W    .. T-1     nights T-L-1 and T-1 replayed, T-1 checked (T-L-1's labels have matured by
-                                  then: the quality rules judge it); the retrain learns T-W-L .. T-L-1
+    history     H        .. T-2W-L-2 imported before the platform goes live, so the champion's holdout, like
+                                    the traffic after it, sees full 30-day feature windows
+    clean days  T-2W-L-1 .. T-W-1   the champion trains on T-2W-L-1 .. T-W-L-2 as of T-W-1 (with the labels
+                                    reported up to then), and serves night T-W-1, which is replayed
+    drift days  T-W      .. T-1     nights T-L-1 and T-1 replayed, T-1 checked (T-L-1's labels have matured
+                                    by then: the quality rules judge it); the retrain learns T-W-L .. T-L-1
 
 A night is replayed before its own file lands, as in production: its transactions are scored on the
 features the previous day's batch put online, then the export arrives and is ingested.
@@ -64,7 +65,8 @@ class Timeline:
 
     @property
     def first_clean(self) -> dt.date:
-        return self.today - dt.timedelta(days=2 * self.window_days + self.label_delay_days)
+        """The first day of the champion's training window."""
+        return self.clean_night - dt.timedelta(days=self.window_days + self.label_delay_days)
 
     @property
     def first_drift(self) -> dt.date:
@@ -72,7 +74,8 @@ class Timeline:
 
     @property
     def champion_as_of(self) -> dt.datetime:
-        return midnight(self.first_drift)
+        """The start of the clean night, the first the champion serves."""
+        return midnight(self.clean_night)
 
     @property
     def clean_night(self) -> dt.date:
@@ -191,8 +194,9 @@ class Demo:
         self.replay(line.matured_night, self.scenario)
         self.land_and_ingest(line.matured_night, line.drift_night - DAY, self.scenario)
         started = dt.datetime.now(dt.UTC)
-        decision = self.replay_and_check(line.drift_night, self.scenario)
-        self.land(line.drift_night, line.drift_night, self.scenario)  # the night's export, for tomorrow's ingest
+        self.replay(line.drift_night, self.scenario)
+        self.ingest_scheduled_night(line.drift_night)  # the retrain, as of today, needs the night's chargebacks
+        decision = self.check(line.drift_night)
         if decision != "retrain":
             raise DemoError(f"the nightly check on {self.scenario} traffic did not ask for a retrain: {decision}")
         with self.step("retrain started by the Asset retrain_request") as out:
@@ -290,6 +294,10 @@ class Demo:
     def replay_and_check(self, night: dt.date, scenario: str) -> str:
         """Replay the night, then run that night's drift check; returns its decision."""
         self.replay(night, scenario)
+        return self.check(night)
+
+    def check(self, night: dt.date) -> str:
+        """Run that night's ``monitor_drift``; returns its decision."""
         with self.step(f"monitor_drift for the night of {night}") as out:
             run_id = self.airflow.trigger("monitor_drift", logical_date=midnight(night + DAY))
             state = self.airflow.wait_for_run("monitor_drift", run_id, timeout_s=900)
@@ -301,11 +309,36 @@ class Demo:
             out.append(f"{decision}: {'; '.join(report.get('reasons') or []) or 'no rule fired'}"[:300])
         return decision
 
+    def ingest_scheduled_night(self, night: dt.date) -> None:
+        """The night's export lands; the scheduled ``ingest_transactions`` run of that day, which found no file
+        and is retrying or has failed, is left to retry or cleared, and must succeed."""
+        self.land(night, night, self.scenario)
+        with self.step(f"scheduled ingest_transactions of {night} ran on the landed export") as out:
+            run = wait_for(
+                f"the scheduled ingest_transactions run of {night}",
+                lambda: next(
+                    (
+                        r
+                        for r in self.airflow.runs("ingest_transactions")
+                        if r["data_interval_start"][:10] == str(night)
+                    ),
+                    None,
+                ),
+                timeout_s=120,
+            )
+            if run["state"] == "failed":
+                self.airflow.clear("ingest_transactions", run["dag_run_id"])
+                out.append(f"cleared {run['dag_run_id']}")
+            state = self.airflow.wait_for_run("ingest_transactions", run["dag_run_id"], timeout_s=900)
+            if state != "success":
+                raise DemoError(f"ingest_transactions run {run['dag_run_id']} ended {state}")
+            out.append(f"{run['dag_run_id']}: {state}")
+
     def training_outcome(self, run_id: str) -> str:
         state = self.airflow.wait_for_run("train_model", run_id, timeout_s=1200)
         tasks = {t["task_id"]: t["state"] for t in self.airflow.task_instances("train_model", run_id)}
         if state != "success":
-            failed = [task for task, task_state in tasks.items() if task_state not in ("success", "skipped")]
+            failed = [task for task, task_state in tasks.items() if task_state == "failed"]
             raise DemoError(f"train_model run {run_id} {state} at {failed}; see its task logs in Airflow")
         verdict = "promoted" if tasks.get("promote") == "success" else "rejected by the gate"
         return f"run {run_id}: {verdict}"

@@ -78,6 +78,10 @@ class AirflowClient:
         }
         return self._call("POST", "/backfills", json=body)["id"]
 
+    def clear(self, dag_id: str, run_id: str) -> None:
+        """Re-run a finished run's failed tasks (the UI's *Clear*), keeping its run id."""
+        self._call("POST", f"/dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False, "only_failed": True})
+
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
 
