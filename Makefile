@@ -27,9 +27,10 @@ $(STAMP): requirements.txt pyproject.toml
 up: install          ## start the platform in the foreground (Ctrl-C stops it)
 	$(BIN)/gyre up
 
-# The demo's timeline is 2 x window + label delay days of traffic: two weeks and a week's label delay make it
-# 35 days. Shorter windows were tried: with chargebacks arriving ~8 days after the fact, a 5-day window with
-# a 2-day delay holds too few reported frauds, and its first model stayed under the gate's PR-AUC floor.
+# The demo runs 2 x window + label delay + 1 days of traffic through Airflow (two weeks and a week's label delay
+# make it 36 days) after three weeks of history imported directly. Shorter windows were tried: with chargebacks
+# arriving ~8 days after the fact, a 5-day window with a 2-day delay holds too few reported frauds, and its
+# first model stayed under the gate's PR-AUC floor.
 # The platform and the demo must share these settings (the retrain the platform runs uses the same window).
 DEMO_ENV := GYRE_TRAINING_WINDOW_DAYS=14 GYRE_TRAINING_LABEL_DELAY_DAYS=7 GYRE_SERVING_POLL_INTERVAL_S=2
 demo: install        ## start the platform in the background sized for the demo, then watch the loop turn

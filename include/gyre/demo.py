@@ -259,7 +259,7 @@ class Demo:
         count = (last - first).days + 1
         self.land(first, last, scenario, scenario_from)
         with self.step(f"ingest_transactions backfilled, build_features on its Assets ({first} .. {last})") as out:
-            self.airflow.backfill("ingest_transactions", midnight(first), midnight(last), max_active_runs=2)
+            backfill = self.airflow.backfill("ingest_transactions", midnight(first), midnight(last), max_active_runs=2)
             runs = wait_for(
                 "the ingest backfill",
                 lambda: self.finished_backfill(first, last),
@@ -274,6 +274,7 @@ class Demo:
                 lambda: None if wanted & set(days_without_features()) else True,
                 timeout_s=120 + 60 * count,
             )
+            wait_for("the backfill to close", lambda: self.airflow.backfill_completed(backfill) or None, timeout_s=300)
             out.append(f"{count} ingest runs succeeded, features built and materialized for every day")
 
     def replay(self, night: dt.date, scenario: str) -> None:

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.demo]
 
 @pytest.fixture(scope="module")
 def demo_env() -> Iterator[dict[str, str]]:
-    env = private_stack_env(  # the sizes of `make demo`: 2 x 14 + 7 = 35 days of traffic
+    env = private_stack_env(  # the sizes of `make demo`: 2 x 14 + 7 + 1 = 36 days of traffic through Airflow
         "gyre-demo-",
         GYRE_TRAINING_WINDOW_DAYS="14",
         GYRE_TRAINING_LABEL_DELAY_DAYS="7",

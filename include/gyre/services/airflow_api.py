@@ -78,6 +78,10 @@ class AirflowClient:
         }
         return self._call("POST", "/backfills", json=body)["id"]
 
+    def backfill_completed(self, backfill_id: int) -> bool:
+        """The scheduler closes a backfill a while after its last run ends; a DAG takes one backfill at a time."""
+        return self._call("GET", f"/backfills/{backfill_id}")["completed_at"] is not None
+
     def clear(self, dag_id: str, run_id: str) -> None:
         """Re-run a finished run's failed tasks (the UI's *Clear*), keeping its run id."""
         self._call("POST", f"/dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False, "only_failed": True})
