@@ -214,7 +214,7 @@ def down() -> None:
 @click.option(
     "--scenario",
     type=click.Choice(DRIFT_SCENARIOS),
-    default="concept_drift",
+    default=DRIFT_SCENARIOS[0],
     show_default=True,
     help="The drift that lands after the champion is serving.",
 )

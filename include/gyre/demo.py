@@ -36,7 +36,10 @@ from rich.table import Table
 from gyre.config import Settings
 from gyre.services.airflow_api import AirflowClient
 
-DRIFT_SCENARIOS = ("concept_drift", "amount_inflation", "new_mcc_mix")
+# The first is the default: its drift shows in the night's features, and a model retrained on it wins the gate.
+# concept_drift shows only in matured labels (one replayed night's few reported frauds are within the ROC-AUC
+# rule's sampling error); new_mcc_mix is detected, but the retrained model loses to the champion at the gate.
+DRIFT_SCENARIOS = ("amount_inflation", "concept_drift", "new_mcc_mix")
 DAGS = ("ingest_transactions", "build_features", "train_model", "monitor_drift", "deploy_model")
 DAY = dt.timedelta(days=1)
 # The longest feature window, plus the holdout's share of a training window: the champion's holdout must not
