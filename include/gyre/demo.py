@@ -45,6 +45,8 @@ DAY = dt.timedelta(days=1)
 # The longest feature window, plus the holdout's share of a training window: the champion's holdout must not
 # see windows still filling, or the first clean night (whose windows are fuller) would look drifted.
 HISTORY_DAYS = 30 + 5
+# The demo takes about 15 minutes; a retrain that monitoring asks for after midnight UTC trains as of a new day.
+MIDNIGHT_MARGIN = dt.timedelta(minutes=30)
 T = TypeVar("T")
 
 
@@ -167,6 +169,12 @@ class Demo:
 
         line = self.timeline
         name = self.settings.model_name
+        left = midnight(line.today + DAY) - dt.datetime.now(dt.UTC)
+        if left < MIDNIGHT_MARGIN:
+            raise DemoError(
+                f"{left.total_seconds() / 60:.0f} min to midnight UTC: the retrain would run as of tomorrow, whose "
+                f"export does not exist yet; start the demo after 00:00 UTC"
+            )
         self.console.log(
             f"timeline: {line.days} days of traffic from {line.first_history} (training window {line.window_days} d, "
             f"label delay {line.label_delay_days} d), drift scenario {self.scenario}",
