@@ -103,8 +103,11 @@ def wait_all_runs(
 
 
 def feature_days(settings: Settings) -> set[dt.date]:
+    """Days with feature rows: a day's rows are stamped at its end, when its batch lands."""
     with psycopg.connect(libpq_url(settings)) as conn:
-        rows = conn.execute("select distinct (event_timestamp at time zone 'UTC')::date from customer_features")
+        rows = conn.execute(
+            "select distinct (event_timestamp at time zone 'UTC' - interval '1 day')::date from customer_features"
+        )
         return {day for (day,) in rows}
 
 
