@@ -125,6 +125,8 @@ def up(detach: bool, only: tuple[str, ...], executor: str | None) -> None:
 
 def _up_foreground(settings: Settings, only: tuple[str, ...]) -> None:
     supervisor = Supervisor(settings, only or ALL_SERVICES, report=lambda line: console.log(line, highlight=False))
+    # Set both: a process started in the background by a non-interactive shell inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     failure: str | None = None
     try:
