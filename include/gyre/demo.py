@@ -36,9 +36,10 @@ from rich.table import Table
 from gyre.config import Settings
 from gyre.services.airflow_api import AirflowClient
 
-# The first is the default: its drift shows in the night's features, and a model retrained on it wins the gate.
-# concept_drift shows only in matured labels (one replayed night's few reported frauds are within the ROC-AUC
-# rule's sampling error); new_mcc_mix is detected, but the retrained model loses to the champion at the gate.
+# The first is the default: its drift shows in the night's features and starts the retrain (whose model the gate
+# has so far rejected on reported chargebacks). concept_drift shows only in matured labels (one replayed night's
+# few reported frauds are within the ROC-AUC rule's sampling error); new_mcc_mix is detected, but offline the
+# retrained model lost to the champion.
 DRIFT_SCENARIOS = ("amount_inflation", "concept_drift", "new_mcc_mix")
 DAGS = ("ingest_transactions", "build_features", "train_model", "monitor_drift", "deploy_model")
 DAY = dt.timedelta(days=1)
