@@ -117,10 +117,10 @@ def test_second_start_in_the_foreground_keeps_data_and_stops_on_ctrl_c(stack_env
     try:
         while not (state_file.exists() and json.loads(state_file.read_text()).get("ready")):
             assert supervisor.poll() is None, supervisor.stdout.read()
-            assert time.monotonic() - started < 120, "second start took over 60 s"
+            # A hang guard, not a speed check: bench/startup.py measures how long a start takes.
+            assert time.monotonic() - started < 300, "second start not healthy after 300 s"
             time.sleep(0.5)
         print(f"second start to all healthy: {time.monotonic() - started:.1f} s")
-        assert time.monotonic() - started < 60
 
         password = secret(home, "POSTGRES_PASSWORD")
         postgres = f"postgresql://gyre:{password}@127.0.0.1:{stack_env['GYRE_POSTGRES_PORT']}/gyre"
