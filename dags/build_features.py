@@ -1,12 +1,16 @@
 """
 ### Build the features of each validated day and serve them from Redis
 
-Runs when ingest has validated a day's transactions **and** its chargebacks (Assets `validated_transactions`
-and `validated_labels`: merchant fraud rates read the labels reported before each transaction, so a day's
-features wait for its label load). Trigger it by hand with `{"day": "YYYY-MM-DD"}` to rebuild one day.
+Runs when ingest validates a day's transactions **or** its chargebacks (Assets `validated_transactions` and
+`validated_labels`), and builds the days whose two feeds are both in: merchant fraud rates read the labels
+reported before each transaction, so a day's features wait for its label load. Either event starts a run
+because the scheduler may fold one feed's event into a run that starts before the other feed lands; under
+an "and" schedule that day would then wait for the next day's events. Trigger it by hand with
+`{"day": "YYYY-MM-DD"}` to rebuild one day.
 
-1. `plan`: the days to build: the `day` of each triggering ingest event (a backfill's queued events come as one run),
-   plus every validated day that has no feature rows yet (events that arrive during a run may be coalesced);
+1. `plan`: the days to build: the requested day and the `day` of each triggering ingest event (a backfill's queued
+   events come as one run) whose two feeds are validated, plus every validated day that has no feature rows yet;
+   a run whose days still wait for their other feed is skipped;
 2. `compute_features`: delete and insert each day's rows of `customer_features` and `merchant_features`
    (SQL in `sql/features/`), in one transaction per day: a re-run gives the same rows;
 3. `apply_definitions`: `feast apply` only when `feature_repo/` changed since the last apply;
@@ -38,7 +42,7 @@ def _intervals(days: list[str]) -> list[tuple[dt.datetime, dt.datetime]]:
 
 
 @dag(
-    schedule=VALIDATED_TRANSACTIONS & VALIDATED_LABELS,
+    schedule=VALIDATED_TRANSACTIONS | VALIDATED_LABELS,
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,  # one apply and one materialization at a time
@@ -50,17 +54,22 @@ def _intervals(days: list[str]) -> list[tuple[dt.datetime, dt.datetime]]:
 def build_features() -> None:
     @task
     def plan(params=None, triggering_asset_events=None) -> list[str]:  # noqa: ANN001
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from gyre.features.compute import days_to_build, days_without_features
+        from gyre.features.compute import days_to_build, days_without_features, validated_days
 
+        requested = (params or {}).get("day")
+        feeds = (VALIDATED_TRANSACTIONS.name, VALIDATED_LABELS.name)
         try:
-            days = days_to_build((params or {}).get("day"), triggering_asset_events, VALIDATED_TRANSACTIONS.name)
+            asked = days_to_build(requested, triggering_asset_events, feeds)
         except ValueError as error:
             raise AirflowFailException(f"invalid day: {error}") from error
-        days = sorted({*days, *days_without_features()})
+        ready = validated_days(asked)
+        if requested and requested not in ready:
+            raise AirflowFailException(f"day {requested}: its transactions and chargebacks are not both ingested")
+        days = sorted({*ready, *days_without_features()})
         if not days:
-            raise AirflowFailException("no day to build: trigger with {'day': 'YYYY-MM-DD'} or via the ingest Assets")
+            raise AirflowSkipException(f"nothing to build yet: {', '.join(asked) or 'no day'} waits for its other feed")
         return days
 
     @task

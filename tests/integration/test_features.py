@@ -389,9 +389,10 @@ def test_feature_server_serves_what_the_sdk_reads(store, materialized) -> None:
 
 
 def test_validated_days_without_features_are_caught_up(store) -> None:
-    """A day whose ingest events the scheduler coalesced away is still found: validated, but no feature rows."""
+    """A day whose ingest events the scheduler coalesced away is still found: validated, but no feature rows.
+    A day with only one feed in is not validated."""
     from gyre.db import engine
-    from gyre.features.compute import compute_interval, day_interval, days_without_features
+    from gyre.features.compute import compute_interval, day_interval, days_without_features, validated_days
 
     day = dt.date(2041, 3, 15)
     with engine().begin() as connection:
@@ -410,6 +411,7 @@ def test_validated_days_without_features_are_caught_up(store) -> None:
                 {"feed": feed, "day": day},
             )
     try:
+        assert validated_days([(day + dt.timedelta(days=1)).isoformat(), day.isoformat()]) == [day.isoformat()]
         assert day.isoformat() in days_without_features()
         compute_interval(*day_interval(day))
         assert day.isoformat() not in days_without_features()

@@ -94,8 +94,10 @@ def test_days_to_build_come_from_the_request_and_the_ingest_events() -> None:
         transactions: [SimpleNamespace(extra={"day": "2026-03-02"}), SimpleNamespace(extra={"day": "2026-03-01"})],
         labels: [SimpleNamespace(extra={"day": "2026-02-01"})],
     }
-    assert days_to_build(None, events, "validated_transactions") == ["2026-03-01", "2026-03-02"]
-    assert days_to_build("2026-03-05", None, "validated_transactions") == ["2026-03-05"]
-    assert days_to_build(None, {transactions: [SimpleNamespace(extra=None)]}, "validated_transactions") == []
+    feeds = ("validated_transactions", "validated_labels")
+    assert days_to_build(None, events, ("validated_transactions",)) == ["2026-03-01", "2026-03-02"]
+    assert days_to_build(None, events, feeds) == ["2026-02-01", "2026-03-01", "2026-03-02"]
+    assert days_to_build("2026-03-05", None, feeds) == ["2026-03-05"]
+    assert days_to_build(None, {transactions: [SimpleNamespace(extra=None)]}, feeds) == []
     with pytest.raises(ValueError, match="2026-13-01"):
-        days_to_build("2026-13-01", None, "validated_transactions")
+        days_to_build("2026-13-01", None, feeds)

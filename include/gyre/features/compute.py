@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,14 +62,25 @@ def days_without_features(bind: sa.Engine | None = None) -> list[str]:
         return [day.isoformat() for (day,) in connection.execute(query("features/days_without_features.sql"))]
 
 
+def validated_days(days: Iterable[str], bind: sa.Engine | None = None) -> list[str]:
+    """Of ``days`` (YYYY-MM-DD), those whose transactions and chargebacks are both validated, oldest first."""
+    wanted = sorted({dt.date.fromisoformat(day) for day in days})
+    if not wanted:
+        return []
+    ensure_schema(bind)
+    with (bind or engine()).connect() as connection:
+        rows = connection.execute(query("features/validated_days.sql"), {"days": wanted})
+        return [day.isoformat() for (day,) in rows]
+
+
 def days_to_build(
-    requested: str | None, triggering_events: Mapping[Any, Iterable[Any]] | None, asset_name: str
+    requested: str | None, triggering_events: Mapping[Any, Iterable[Any]] | None, asset_names: Collection[str]
 ) -> list[str]:
-    """The days a run builds: the requested one, and the ``day`` of every event of ``asset_name`` that triggered
-    it (a backfill's queued ingest events arrive as one run). Invalid dates fail here, with the value."""
+    """The days a run is asked for: the requested one, and the ``day`` of every event of ``asset_names`` that
+    triggered it (a backfill's queued ingest events arrive as one run). Invalid dates fail here, with the value."""
     days = {requested} if requested else set()
     for asset, events in (triggering_events or {}).items():
-        if getattr(asset, "name", None) == asset_name:
+        if getattr(asset, "name", None) in asset_names:
             days |= {str(event.extra["day"]) for event in events if (event.extra or {}).get("day")}
     for day in days:
         try:
