@@ -55,22 +55,22 @@ def day_interval(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
-def days_without_features(bind: sa.Engine | None = None) -> list[str]:
-    """Validated days (both feeds loaded) that have no feature rows yet, oldest first."""
+def _validated(bind: sa.Engine | None = None) -> dict[str, bool]:
+    """Each day whose two feeds are validated (YYYY-MM-DD, oldest first) and whether it still needs a build."""
     ensure_schema(bind)
     with (bind or engine()).connect() as connection:
-        return [day.isoformat() for (day,) in connection.execute(query("features/days_without_features.sql"))]
+        return {day.isoformat(): unbuilt for day, unbuilt in connection.execute(query("features/validated_days.sql"))}
+
+
+def days_without_features(bind: sa.Engine | None = None) -> list[str]:
+    """Validated days (both feeds loaded) that have no feature rows yet, oldest first."""
+    return [day for day, unbuilt in _validated(bind).items() if unbuilt]
 
 
 def validated_days(days: Iterable[str], bind: sa.Engine | None = None) -> list[str]:
     """Of ``days`` (YYYY-MM-DD), those whose transactions and chargebacks are both validated, oldest first."""
-    wanted = sorted({dt.date.fromisoformat(day) for day in days})
-    if not wanted:
-        return []
-    ensure_schema(bind)
-    with (bind or engine()).connect() as connection:
-        rows = connection.execute(query("features/validated_days.sql"), {"days": wanted})
-        return [day.isoformat() for (day,) in rows]
+    wanted = set(days)
+    return [day for day in _validated(bind) if day in wanted] if wanted else []
 
 
 def days_to_build(
