@@ -7,8 +7,10 @@ contract, and replaces exactly that interval in Postgres in one transaction:
 
 * valid rows go to `transactions` / `labels`; every bad row goes to `quarantine` with its file, line
   number, raw values and reasons; `ingest_audit` gets one row per file (rows_in = loaded + quarantined);
+* a record that cannot be read (a field over 1 MiB) is quarantined like any bad row, and the rest loads;
 * a batch that breaks a batch rule (too many bad rows, a row count far from recent days, amounts in the
-  wrong unit) fails the task without retries and loads nothing;
+  wrong unit), or a file that cannot be read at all (no readable header, corrupt Parquet), fails the task
+  without retries and loads nothing; `ingest_rejection` says why for that day;
 * Data Docs for every run are published under `<home>/data_docs` (linked from the Browse menu).
 
 Re-running or backfilling a day leaves identical rows. Backfill with `airflow backfill create --dag-id
@@ -30,14 +32,16 @@ VALIDATED_LABELS = Asset("validated_labels")
 
 
 def _load(feed: str, data_interval_start: dt.datetime) -> dict[str, object]:
-    """Run the load for the interval's day; a broken batch rule is a hard failure, not a retry."""
+    """Run the load for the interval's day; a broken batch rule or an unreadable file is a hard failure: the
+    same export would fail the same way on a retry (a missing export is retried)."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from gyre.ingest.load import BatchRejected, ingest
+    from gyre.ingest.reader import FileUnreadable
 
     try:
         report = ingest(feed, data_interval_start.date())
-    except BatchRejected as error:
+    except (BatchRejected, FileUnreadable) as error:
         raise AirflowFailException(str(error)) from error
     return {
         "feed": feed,

@@ -97,3 +97,17 @@ order by batch_date;
 
 -- name: export_rows
 select {columns} from {table} where {time} >= %(start)s and {time} < %(end)s order by {key};
+
+-- name: record_rejection
+-- Why the interval's latest load changed nothing (a broken batch rule, a file that cannot be read at all).
+insert into ingest_rejection (feed, batch_date, rejected_as, reasons, source_files, rows_in, rows_quarantined,
+                              row_reasons)
+values (%(feed)s, %(batch_date)s, %(rejected_as)s, %(reasons)s, %(source_files)s, %(rows_in)s,
+        %(rows_quarantined)s, %(row_reasons)s)
+on conflict (feed, batch_date) do update
+set rejected_as = excluded.rejected_as, reasons = excluded.reasons, source_files = excluded.source_files,
+    rows_in = excluded.rows_in, rows_quarantined = excluded.rows_quarantined, row_reasons = excluded.row_reasons,
+    rejected_at = now();
+
+-- name: delete_rejection
+delete from ingest_rejection where feed = %(feed)s and batch_date = %(batch_date)s;

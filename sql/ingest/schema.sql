@@ -1,5 +1,6 @@
--- Ingest tables: validated rows, the quarantine of bad rows, an audit row per landing file, and the
--- content digest of each validated day. Idempotent: safe to run before every load.
+-- Ingest tables: validated rows, the quarantine of bad rows, an audit row per landing file, why a day's
+-- latest load was refused, and the content digest of each validated day. Idempotent: safe to run before
+-- every load.
 create table if not exists transactions (
     transaction_id   text primary key,
     event_timestamp  timestamptz not null,
@@ -49,6 +50,21 @@ create table if not exists ingest_audit (
     extra_columns    text[] not null default '{}',
     primary key (feed, batch_date, source_file),
     constraint every_row_accounted_for check (rows_in = rows_loaded + rows_quarantined)
+);
+
+-- A day whose latest load changed nothing: a batch rule failed, or a file could not be read at all. The rows
+-- loaded before (and their ingest_audit rows) stay; a later load of the day that succeeds deletes this row.
+create table if not exists ingest_rejection (
+    feed             text not null,
+    batch_date       date not null,
+    rejected_as      text not null check (rejected_as in ('batch rule', 'file unreadable')),
+    reasons          text[] not null,
+    source_files     text[] not null,
+    rows_in          bigint,
+    rows_quarantined bigint,
+    row_reasons      jsonb not null default '{}',
+    rejected_at      timestamptz not null default now(),
+    primary key (feed, batch_date)
 );
 
 create table if not exists ingest_snapshot (

@@ -258,3 +258,98 @@ def test_timestamps_outside_the_files_day_and_negative_amounts(conninfo: str, tm
         "unknown currency": 1,
     }
     assert report.docs_path is not None and report.docs_path.is_file()
+
+
+def _rejection(conninfo: str, day: dt.date) -> tuple | None:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(
+            "select rejected_as, reasons, source_files, rows_in, rows_quarantined, row_reasons from ingest_rejection "
+            "where feed = 'transactions' and batch_date = %s",
+            (day,),
+        ).fetchone()
+
+
+def test_a_field_over_the_limit_quarantines_its_record_and_the_rest_loads(conninfo: str, tmp_path: Path) -> None:
+    day = next(_DAYS)
+    rows = _rows(day)
+    big = "M" * (1 << 20) + "x"
+    rows[3][_col(rows, "merchant_id")] = big  # unquoted: the parser resumes on the next line
+    rows[7][_col(rows, "merchant_id")] = big + '"quoted"\nover\nlines'  # quoted: skipped to its closing quote
+    _land(tmp_path, day, _csv(rows))
+    report = _load(tmp_path, day, conninfo)
+    assert (report.rows_in, report.rows_loaded, report.rows_quarantined) == (40, 38, 2)
+    found = _quarantine(conninfo, day)
+    assert set(found) == {4, 8}  # the lines the two records start on
+    for raw, reasons in found.values():
+        assert reasons == ["unreadable record: field larger than field limit (1048576)"]
+        assert raw["merchant_id"] == "M" * 256 + "…"
+    assert found[4][0]["transaction_id"] == rows[3][0]
+    with psycopg.connect(conninfo) as conn:
+        after = conn.execute("select line_number from transactions where transaction_id = %s", (rows[8][0],)).fetchone()
+    assert after == (11,)  # the record after the three-line one: its line number is still the physical one
+
+
+def test_whitespace_only_lines_are_not_rows(conninfo: str, tmp_path: Path) -> None:
+    day = next(_DAYS)
+    rows = _rows(day)
+    lines = _csv(rows).splitlines(keepends=True)
+    text = "".join([*lines[:3], "   \n", "\t\r\n", "\n", *lines[3:], "  "])
+    _land(tmp_path, day, text)
+    report = _load(tmp_path, day, conninfo)
+    assert (report.rows_in, report.rows_loaded, report.rows_quarantined) == (40, 40, 0)
+    with psycopg.connect(conninfo) as conn:
+        after = conn.execute("select line_number from transactions where transaction_id = %s", (rows[3][0],)).fetchone()
+    assert after == (7,)
+
+
+def test_an_unreadable_file_loads_nothing_and_says_why_in_postgres(conninfo: str, tmp_path: Path) -> None:
+    from gyre.ingest.reader import FileUnreadable
+
+    day = next(_DAYS)
+    _land(tmp_path, day, _csv(_rows(day)))
+    _load(tmp_path, day, conninfo)
+    _land(tmp_path, day, b"PAR1 not really parquet PAR1", name="transactions_late.parquet")
+    with pytest.raises(FileUnreadable):
+        ingest("transactions", day, landing=tmp_path, conninfo=conninfo, max_bad_share=1.0)
+    rejected_as, reasons, sources, rows_in, _, _ = _rejection(conninfo, day)
+    assert (rejected_as, sources, rows_in) == ("file unreadable", [f"{day}/transactions_late.parquet"], None)
+    assert reasons[0].startswith(f"{day}/transactions_late.parquet: ") and "Parquet" in reasons[0]
+    with psycopg.connect(conninfo) as conn:
+        kept = conn.execute("select count(*) from transactions where event_timestamp::date = %s", (day,)).fetchone()
+    assert kept == (40,)  # the earlier load stays as it was
+    (tmp_path / day.isoformat() / "transactions_late.parquet").unlink()
+    _load(tmp_path, day, conninfo)
+    assert _rejection(conninfo, day) is None  # a load that succeeds clears the day's rejection
+
+
+def test_a_day_of_duplicates_is_rejected_with_an_audit_row_that_says_why(conninfo: str, tmp_path: Path) -> None:
+    day = next(_DAYS)
+    content = _csv(_rows(day, n=10))
+    _land(tmp_path, day, content)
+    _land(tmp_path, day, content, name="transactions_resent.csv")
+    with pytest.raises(BatchRejected):
+        ingest("transactions", day, landing=tmp_path, conninfo=conninfo)
+    rejected_as, reasons, sources, rows_in, rows_quarantined, row_reasons = _rejection(conninfo, day)
+    assert rejected_as == "batch rule"
+    assert "no valid transaction for the day" in reasons
+    assert sources == [f"{day}/transactions.csv", f"{day}/transactions_resent.csv"]
+    assert (rows_in, rows_quarantined, row_reasons) == (20, 20, {"duplicate transaction_id": 20})
+    assert _quarantine(conninfo, day) == {}
+
+
+def test_the_dag_fails_an_unreadable_file_without_retries(conninfo: str) -> None:
+    import runpy
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from gyre.config import get_settings
+
+    day = next(_DAYS)
+    header = ",".join(_rows(day)[0]) + "," + "h" * ((1 << 20) + 1) + "\n"  # no header to read: the file is unreadable
+    _land(get_settings().landing, day, header)
+    load = runpy.run_path(str(Path(__file__).resolve().parents[2] / "dags" / "ingest_transactions.py"))["_load"]
+    with pytest.raises(AirflowFailException, match="header unreadable"):
+        load("transactions", dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC))
+    rejected_as, reasons, sources, *_ = _rejection(conninfo, day)
+    assert (rejected_as, sources) == ("file unreadable", [f"{day}/transactions.csv"])
+    assert reasons == [f"{day}/transactions.csv: header unreadable: field larger than field limit (1048576)"]

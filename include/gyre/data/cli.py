@@ -70,13 +70,14 @@ def ingest(
     """Validate and load days from the landing zone (what the Airflow DAG does, one interval at a time)."""
     from gyre.ingest.load import BatchRejected
     from gyre.ingest.load import ingest as run
+    from gyre.ingest.reader import FileUnreadable
 
     summary = []
     for day in _days(start, end):
         for name in feed:
             try:
                 result = run(name, day, landing=landing)
-            except BatchRejected as error:
+            except (BatchRejected, FileUnreadable) as error:
                 raise click.ClickException(str(error)) from None
             summary.append({"feed": name, "day": day.isoformat(), "digest": result.digest,
                             "files": [vars(f) for f in result.files]})  # fmt: skip

@@ -3,7 +3,9 @@
 Everything for an interval happens in one transaction: valid rows are staged chunk by chunk (memory stays
 bounded by the chunk size), duplicates across chunks, files and days are moved to quarantine, the batch
 rules decide, and only then are the interval's rows, quarantine and audit replaced. A re-run or a
-backfill therefore leaves exactly the same rows; a batch that breaks a batch rule changes nothing.
+backfill therefore leaves exactly the same rows; a batch that breaks a batch rule, or holds a file that cannot
+be read at all, changes no loaded row and leaves one ``ingest_rejection`` row saying why (a later load of the
+day that succeeds clears it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from psycopg.types.json import Jsonb
 from gyre.config import Settings, get_settings
 from gyre.db import SCHEMA_LOCK
 from gyre.ingest import queries
-from gyre.ingest.reader import LINE, Layout, Rejected, printable, read_chunks
+from gyre.ingest.reader import LINE, FileUnreadable, Layout, Rejected, printable, read_chunks
 from gyre.services.endpoints import libpq_url
 from gyre.validation import docs, suite
 from gyre.validation.contract import FEEDS, TRANSACTIONS, Feed
@@ -123,11 +125,16 @@ def _copy_rejected(cur: psycopg.Cursor, feed: Feed, day: dt.date, source: str, r
             copy.write_row((feed.name, day, source, row.line, Jsonb(row.raw), row.reasons))
 
 
+def _source_name(path: Path, landing: Path) -> str:
+    """The file as the audit and quarantine name it: relative to the landing zone when it is inside it."""
+    return path.relative_to(landing).as_posix() if path.is_relative_to(landing) else str(path)
+
+
 def _stage_file(
     cur: psycopg.Cursor, feed: Feed, day: dt.date, path: Path, landing: Path, chunk_rows: int
 ) -> tuple[FileReport, list[ExpectationSuiteValidationResult]]:
     """Read, validate and stage one file chunk by chunk; returns its counts and the GE results."""
-    source = path.relative_to(landing).as_posix() if path.is_relative_to(landing) else str(path)
+    source = _source_name(path, landing)
     layout: Layout
     layout, chunks = read_chunks(path, feed, chunk_rows)
     report = FileReport(source, layout.encoding, missing_columns=layout.missing, extra_columns=layout.extra)
@@ -196,7 +203,12 @@ def ingest(
         cur.execute(queries.statement("create_quarantine_stage", feed))
         reports, row_results = [], []
         for path in files:
-            report, results = _stage_file(cur, feed, day, path, landing, settings.ingest_chunk_rows)
+            try:
+                report, results = _stage_file(cur, feed, day, path, landing, settings.ingest_chunk_rows)
+            except FileUnreadable as error:
+                source = _source_name(path, landing)
+                _record_rejection(conn, feed, params, "file unreadable", [f"{source}: {error.reason}"], [source])
+                raise
             reports.append(report)
             row_results.append((report.source_file, results))
         duplicate = f"duplicate {feed.key}"
@@ -214,9 +226,11 @@ def ingest(
         if publish_docs:
             report.docs_path = docs.publish(feed, day, row_results, batch_result, settings)
         if report.failed_rules:
-            conn.rollback()
+            sources = [f.source_file for f in reports]
+            _record_rejection(conn, feed, params, "batch rule", report.failed_rules, sources, report)
             raise BatchRejected(report)
-        for name in ("delete_interval", "insert_interval", "delete_quarantine", "insert_quarantine", "delete_audit"):
+        names = ("delete_interval", "insert_interval", "delete_quarantine", "insert_quarantine", "delete_audit")
+        for name in (*names, "delete_rejection"):
             cur.execute(queries.statement(name, feed), params)
         for file in reports:
             cur.execute(queries.statement("insert_audit", feed), {**params, **file.__dict__})
@@ -227,6 +241,34 @@ def ingest(
         feed.name, day, report.rows_in, report.rows_loaded, report.rows_quarantined, report.digest,
     )  # fmt: skip
     return report
+
+
+def _record_rejection(
+    conn: psycopg.Connection,
+    feed: Feed,
+    params: dict[str, object],
+    rejected_as: str,
+    reasons: list[str],
+    sources: list[str],
+    report: IngestReport | None = None,
+) -> None:
+    """Undo the interval's staging and record, in a transaction of its own, why the day loaded nothing: the
+    task log is not where an operator (or the next stage) looks for the state of a day."""
+    conn.rollback()
+    row = {
+        **params,
+        "rejected_as": rejected_as,
+        "reasons": reasons,
+        "source_files": sources,
+        "rows_in": report.rows_in if report else None,
+        "rows_quarantined": report.rows_quarantined if report else None,
+        "row_reasons": Jsonb(report.reasons if report else {}),
+    }
+    with conn.cursor() as cur:
+        cur.execute(queries.statement("lock_interval", feed), params)
+        cur.execute(queries.statement("record_rejection", feed), row)
+    conn.commit()
+    log.warning("%s %s: %s, nothing loaded: %s", feed.name, params["batch_date"], rejected_as, "; ".join(reasons))
 
 
 def _count_per_file(cur: psycopg.Cursor, feed: Feed, reports: list[FileReport]) -> None:

@@ -3,8 +3,11 @@
 Upstream files arrive with a BOM, in latin-1, with a few undecodable bytes, with quotes and newlines inside
 fields, with too few or too many fields on a line, with columns renamed or added. Nothing here guesses a
 value: a record that cannot be read as the header says is rejected with its line number, raw values and
-the reason, and every other record goes on to validation. A CSV record's line number is the physical line
-it starts on (the header is line 1); a Parquet row's is its position (the first row is 1).
+the reason, and every other record goes on to validation. A record the CSV parser itself gives up on (a
+field over the 1 MiB field limit, so memory stays bounded) is rejected the same way, with a truncated copy of
+what it held, and reading goes on after it. Blank and whitespace-only lines are not records. A CSV record's
+line number is the physical line it starts on (the header is line 1); a Parquet row's is its position (the
+first row is 1). Only a file with no readable header, or Parquet that cannot be decoded, is unreadable.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -26,10 +30,17 @@ _SAMPLE_BYTES = 1 << 20
 _BAD_BYTES = re.compile("[\udc80-\udcff]")
 _FIELD_LIMIT = 1 << 20
 csv.field_size_limit(_FIELD_LIMIT)
+_PREVIEW_CHARS = 4096  # what is kept of a record the parser gave up on
+_RAW_CHARS = 256  # each of its values is cut to this in the quarantine
 
 
 class FileUnreadable(RuntimeError):
-    """The file cannot be read as a table at all (corrupt Parquet, an unterminated quote running away)."""
+    """The file cannot be read as a table at all (no readable header, Parquet that cannot be decoded)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
 
 
 @dataclass
@@ -136,18 +147,70 @@ def _frame(records: list[list[str]], lines: list[int], layout: Layout, feed: Fee
     return Chunk(out.reset_index(drop=True), rejected)
 
 
+class _Lines:
+    """The file's physical lines as the CSV parser takes them: counted, with the current record's quote count
+    and first characters, so that a record the parser gives up on can be reported and skipped."""
+
+    def __init__(self, text: TextIO) -> None:
+        self._text = text
+        self.number = 0
+        self._quotes = 0
+        self._preview: list[str] = []
+        self._kept = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._text)
+        self.number += 1
+        self._quotes += line.count('"')
+        if self._kept < _PREVIEW_CHARS:
+            part = line[: _PREVIEW_CHARS - self._kept]
+            self._preview.append(part)
+            self._kept += len(part)
+        return line
+
+    def begin_record(self) -> int:
+        """Forget the last record; returns the line the next one starts on."""
+        self._quotes, self._preview, self._kept = 0, [], 0
+        return self.number + 1
+
+    def skip_rest_of_record(self) -> None:
+        """After the parser gave up inside a quoted field, skip to the line where that quote closes (or the end):
+        the parser itself would resume inside the field and read its text as records."""
+        while self._quotes % 2:
+            if next(self, None) is None:
+                return
+
+    def preview(self, columns: list[str]) -> dict[str, object]:
+        """The record's first characters as fields by column name, each cut to ``_RAW_CHARS``."""
+        values = next(csv.reader(io.StringIO("".join(self._preview), newline=""), strict=False), [])
+        raw: dict[str, object] = {}
+        for position, value in enumerate(values):
+            name = columns[position] if position < len(columns) else f"_field_{position + 1}"
+            clipped = value if len(value) <= _RAW_CHARS else value[:_RAW_CHARS] + "…"
+            raw[name] = printable(clipped)
+        return raw
+
+
+def _blank(record: list[str]) -> bool:
+    """An empty or whitespace-only line: not a record (a line of separators is one, with empty fields)."""
+    return not record or (len(record) == 1 and not record[0].strip())
+
+
 def _csv_chunks(path: Path, feed: Feed, chunk_rows: int) -> tuple[Layout, Iterator[Chunk]]:
     handle = path.open("rb")
     sample = handle.read(_SAMPLE_BYTES)
     encoding = detect_encoding(sample, complete=len(sample) < _SAMPLE_BYTES)
     handle.seek(0)
-    text = io.TextIOWrapper(handle, encoding=encoding, errors="surrogateescape", newline="")
-    reader = csv.reader(text, strict=False)
+    source = _Lines(io.TextIOWrapper(handle, encoding=encoding, errors="surrogateescape", newline=""))
+    reader = csv.reader(source, strict=False)
     try:
         header = next(reader, None)
     except csv.Error as error:
         handle.close()
-        raise FileUnreadable(f"{path}: header unreadable: {error}") from None
+        raise FileUnreadable(path, f"header unreadable: {error}") from None
     if header is None:
         handle.close()
         return Layout(path, encoding), iter(())
@@ -160,16 +223,18 @@ def _csv_chunks(path: Path, feed: Feed, chunk_rows: int) -> tuple[Layout, Iterat
             lines: list[int] = []
             ragged: list[Rejected] = []
             while True:
-                start = reader.line_num + 1
+                start = source.begin_record()
                 try:
                     record = next(reader, None)
-                except csv.Error as error:
-                    raise FileUnreadable(f"{path}, line {start}: {error}") from None
+                except csv.Error as error:  # a field over the limit: this record is lost, not the file
+                    source.skip_rest_of_record()
+                    ragged.append(Rejected(start, source.preview(layout.columns), [f"unreadable record: {error}"]))
+                    record = []
                 if record is None:
                     break
-                if not record:  # a blank line is not a record
-                    continue
-                if len(record) != width:
+                if _blank(record):  # a blank line, or the unreadable record just rejected
+                    pass
+                elif len(record) != width:
                     raw: dict[str, object] = {k: printable(v) for k, v in zip(layout.columns, record, strict=False)}
                     if len(record) > width:
                         raw["_extra_fields"] = [printable(v) for v in record[width:]]
@@ -206,12 +271,19 @@ def _parquet_chunks(path: Path, feed: Feed, chunk_rows: int) -> tuple[Layout, It
     try:
         parquet = pq.ParquetFile(path)
     except pa.ArrowException as error:
-        raise FileUnreadable(f"{path}: {error}") from None
+        raise FileUnreadable(path, str(error)) from None
     layout = _layout(path, "parquet", parquet.schema_arrow.names, feed)
 
     def chunks() -> Iterator[Chunk]:
         line = 1
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
+        batches = parquet.iter_batches(batch_size=chunk_rows)
+        while True:
+            try:
+                batch = next(batches, None)
+            except pa.ArrowException as error:  # a corrupt row group: Parquet has no record boundary to resume at
+                raise FileUnreadable(path, f"row {line} on: {error}") from None
+            if batch is None:
+                return
             frame = batch.to_pandas()
             records = pd.DataFrame(
                 {name: _as_text(frame[col]) for name, col in zip(layout.columns, frame.columns, strict=True)}
