@@ -51,4 +51,5 @@ USER gyre
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/healthz', timeout=3)"
-ENTRYPOINT ["tini", "--", "bentoml", "serve", "bentos/fraud_scorer", "--host", "0.0.0.0", "--port", "3000"]
+# BentoML's CLI with its circus controller on a private Unix socket, not a TCP port (gyre.services.bento_serve).
+ENTRYPOINT ["tini", "--", "python", "-m", "gyre.services.bento_serve", "serve", "bentos/fraud_scorer", "--host", "0.0.0.0", "--port", "3000"]

@@ -72,6 +72,7 @@ def main() -> None:
     from gyre.features.online import online_features
     from gyre.features.store import feature_store
     from gyre.ingest.load import ingest
+    from gyre.services.credentials import load_or_create
     from gyre.services.supervisor import Supervisor
 
     settings = get_settings()
@@ -119,7 +120,8 @@ def main() -> None:
 
         url = f"http://{settings.bind_host}:{settings.feast_port}/get-online-features"
         print(f"online lookup latency, {args.lookups} lookups each (ms)")
-        with httpx.Client(timeout=30) as client:
+        key = load_or_create(settings.home)[0].feature_server_api_key
+        with httpx.Client(timeout=30, headers={"X-API-Key": key}) as client:
             for size in (1, 100):
                 batches = _requests(args.start, args.days, size, args.lookups + 20)
                 sdk, http = [], []

@@ -129,11 +129,11 @@ def main() -> None:
         support.promote(train, version)
         key = load_or_create(settings.home)[0].serving_api_key
         bodies = support.transactions(500)
-        from gyre.services.endpoints import mlflow_url
+        from gyre.services.endpoints import mlflow_client_env, mlflow_url
 
         # `mlflow models serve` runs `uvicorn` from PATH: this environment's.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url(settings), "PATH": path}
+        env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_url(settings), **mlflow_client_env(settings), "PATH": path}
         bin_dir = Path(sys.executable).parent
         ports = {k: free_port() for k in ("bento", "fastapi", "mlflow")}
         logs = settings.logs_dir

@@ -92,7 +92,8 @@ def redis_url(data_services: None) -> str:
 
 @pytest.fixture(scope="session")
 def mlflow_tracking_uri(data_services: None) -> str:
-    """URL of a real MLflow tracking server (Postgres backend, local artifacts)."""
-    from gyre.services.endpoints import mlflow_url
+    """URL of a real MLflow tracking server (Postgres backend, local artifacts, basic auth); from here on this
+    process's MLflow clients carry its generated login."""
+    from gyre.training.tracking import tracking_uri
 
-    return mlflow_url()
+    return tracking_uri()

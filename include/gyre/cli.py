@@ -54,9 +54,9 @@ def _services_table(settings: Settings, state: StackState, health: dict[str, boo
         "postgres": "user gyre",
         "redis": "password only",
         "airflow": "user admin",
-        "mlflow": "none (bound to loopback)",
+        "mlflow": "user admin (MLFLOW_ADMIN_PASSWORD in the passwords file)",
         "serving": "X-API-Key (SERVING_API_KEY in the passwords file)",
-        "feast": "none (bound to loopback)",
+        "feast": "X-API-Key (FEATURE_SERVER_API_KEY in the passwords file); read-only",
     }
     for record in state.services:
         if health is None:

@@ -35,6 +35,7 @@ def alias(env: dict[str, str], name: str) -> str | None:
     response = httpx.get(
         f"http://127.0.0.1:{env['GYRE_MLFLOW_PORT']}/api/2.0/mlflow/registered-models/alias",
         params={"name": "fraud_detector", "alias": name},
+        auth=("admin", secret(Path(env["GYRE_HOME"]), "MLFLOW_ADMIN_PASSWORD")),
     )
     return response.json()["model_version"]["version"] if response.status_code == 200 else None
 

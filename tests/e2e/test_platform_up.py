@@ -3,6 +3,7 @@ keeps its data across a restart."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,10 +13,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 import psycopg
 import pytest
+import redis
 
 from tests.conftest import private_stack_env
 
@@ -55,7 +59,7 @@ def stack_env() -> Iterator[dict[str, str]]:
     gyre(env, "down")
 
 
-def test_up_reaches_all_healthy_then_down_leaves_nothing(stack_env: dict[str, str]) -> None:
+def test_up_reaches_all_healthy(stack_env: dict[str, str]) -> None:
     home = Path(stack_env["GYRE_HOME"])
     started = time.monotonic()
     result = gyre(stack_env, "up", "--detach")
@@ -95,6 +99,107 @@ def test_up_reaches_all_healthy_then_down_leaves_nothing(stack_env: dict[str, st
         conn.execute("create table if not exists survives (note text)")
         conn.execute("insert into survives values ('written before restart')")
 
+
+def stack_processes(home: Path) -> list[psutil.Process]:
+    """Every process of the running stack: each service's process and all it forked (workers, children)."""
+    found: dict[int, psutil.Process] = {}
+    for pid in stack_pids(home):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(pid)
+            for process in [root, *root.children(recursive=True)]:
+                found[process.pid] = process
+    return list(found.values())
+
+
+def listening(processes: list[psutil.Process], kind: str) -> list[tuple[str, Any, psutil.Process]]:
+    """(address, port or path, process) of every listening or bound socket of ``kind`` the processes hold."""
+    sockets = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for conn in process.net_connections(kind=kind):
+                if kind == "unix":
+                    if conn.laddr:
+                        sockets.append(("unix", conn.laddr, process))
+                elif conn.status == psutil.CONN_LISTEN or (conn.type == socket.SOCK_DGRAM and not conn.raddr):
+                    sockets.append((conn.laddr.ip, conn.laddr.port, process))
+    return sockets
+
+
+def test_only_the_services_listen_on_loopback_and_no_write_path_is_open(stack_env: dict[str, str]) -> None:
+    """Issue 16.6: nothing of the stack listens beyond loopback or on a port that is not a service's, and every
+    path that changes state (features, the registry's aliases, scores, DAG runs, the stores) refuses a caller
+    without credentials."""
+    home = Path(stack_env["GYRE_HOME"])
+    port = {name: int(stack_env[f"GYRE_{name}_PORT"]) for name in ("POSTGRES", "REDIS", "MLFLOW", "FEAST", "SERVING")}
+    port["AIRFLOW"] = int(stack_env["GYRE_AIRFLOW_PORT"])
+    processes = stack_processes(home)
+    assert len(processes) >= 10, [p.name() for p in processes]
+    inet = listening(processes, "inet")
+    named = [(ip, number, f"{p.pid} {' '.join(p.cmdline()[:4])}") for ip, number, p in inet]
+    assert {ip for ip, _, _ in inet} <= {"127.0.0.1", "::1"}, named
+    # BentoML's circus controller and Airflow's log servers used to add ports here; only the services remain.
+    assert {number for _, number, _ in inet} == set(port.values()), named
+    # The controller is a Unix socket in a directory only the serving user can enter.
+    control = [Path(path) for _, path, _ in listening(processes, "unix") if str(path).endswith("circus-control.sock")]
+    assert control and all(path.parent.stat().st_mode & 0o777 == 0o700 for path in control), control
+
+    # Feast: only reads are routed, and they need the key; a foreign Host header is refused outright.
+    feast = f"http://127.0.0.1:{port['FEAST']}"
+    row = {"customer_id": ["c-1"], "merchant_id": ["m-1"]}
+    writes = {
+        "/push": {"push_source_name": "customer_push", "df": row, "to": "online"},
+        "/write-to-online-store": {"feature_view_name": "customer_features", "df": row},
+        "/materialize": {"start_ts": "2026-01-01T00:00:00", "end_ts": "2026-01-02T00:00:00"},
+        "/materialize-incremental": {"end_ts": "2026-01-02T00:00:00"},
+    }
+    feast_key = secret(home, "FEATURE_SERVER_API_KEY")
+    for path, body in writes.items():
+        for headers in ({}, {"X-API-Key": feast_key}):
+            assert httpx.post(feast + path, json=body, headers=headers, timeout=10).status_code == 404, path
+    read = {"feature_service": "fraud_model_v1", "entities": row}
+    assert httpx.post(f"{feast}/get-online-features", json=read, timeout=10).status_code == 401
+    wrong = httpx.post(f"{feast}/get-online-features", json=read, headers={"X-API-Key": "guess"}, timeout=10)
+    assert wrong.status_code == 401
+    keyed = httpx.post(f"{feast}/get-online-features", json=read, headers={"X-API-Key": feast_key}, timeout=30)
+    # With the key the request reaches Feast itself, which answers it (or names what the row lacks).
+    assert keyed.status_code == 200 or "feast.errors" in keyed.text, keyed.text
+    assert httpx.get(f"{feast}/health", headers={"Host": "attacker.example"}, timeout=10).status_code == 400
+
+    # MLflow: moving @champion (or anything else) needs the generated admin login.
+    mlflow = f"http://127.0.0.1:{port['MLFLOW']}/api/2.0/mlflow"
+    alias = {"name": "fraud_detector", "alias": "champion", "version": "1"}
+    admin = ("admin", secret(home, "MLFLOW_ADMIN_PASSWORD"))
+    refused = [
+        ("POST", "/registered-models/alias", alias, None),
+        ("POST", "/registered-models/alias", alias, ("admin", "admin")),
+        ("POST", "/registered-models/create", {"name": "x"}, None),
+        ("POST", "/users/create", {"username": "eve", "password": "e" * 16}, None),
+        ("GET", "/registered-models/search", None, None),
+    ]
+    for method, path, body, auth in refused:
+        response = httpx.request(method, mlflow + path, json=body, auth=auth, timeout=10)
+        assert response.status_code == 401, (method, path, auth and auth[0], response.status_code)
+    assert httpx.get(f"{mlflow}/registered-models/search", auth=admin, timeout=10).status_code == 200
+    # With the login the same alias call reaches the registry (no such model on a fresh stack).
+    moved = httpx.post(f"{mlflow}/registered-models/alias", json=alias, auth=admin, timeout=10)
+    assert moved.status_code == 404 and "RESOURCE_DOES_NOT_EXIST" in moved.text, moved.text
+
+    # The scoring endpoint and Airflow's API refuse anonymous callers.
+    serving = f"http://127.0.0.1:{port['SERVING']}"
+    assert httpx.post(f"{serving}/score", json={"transaction": {}}, timeout=10).status_code == 401
+    airflow = f"http://127.0.0.1:{port['AIRFLOW']}/api/v2"
+    assert httpx.post(f"{airflow}/dags/train_model/dagRuns", json={}, timeout=10).status_code == 401
+    assert httpx.patch(f"{airflow}/dags/train_model", json={"is_paused": False}, timeout=10).status_code == 401
+
+    # The stores need their passwords.
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=port["REDIS"], socket_timeout=5).set("feature:poison", "1")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(f"postgresql://gyre@127.0.0.1:{port['POSTGRES']}/gyre", connect_timeout=5)
+
+
+def test_down_leaves_nothing(stack_env: dict[str, str]) -> None:
+    home = Path(stack_env["GYRE_HOME"])
     pids = stack_pids(home)
     assert gyre(stack_env, "down").returncode == 0
     assert [pid for pid in pids if alive(pid)] == []

@@ -56,7 +56,16 @@ def test_the_file_validates_with_the_example_env(project: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "secret", ["POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET"]
+    "secret",
+    [
+        "POSTGRES_PASSWORD",
+        "REDIS_PASSWORD",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY",
+        "GYRE_FEATURE_SERVER_API_KEY",
+    ],
 )
 def test_each_secret_is_required_not_defaulted(project: Path, secret: str) -> None:
     lines = (ROOT / ".env.example").read_text().splitlines()

@@ -17,11 +17,23 @@ import httpx
 
 from gyre.config import Settings
 from gyre.services.credentials import Credentials
-from gyre.services.endpoints import AIRFLOW_DATABASE, airflow_url, database_url, libpq_url, mlflow_url, redis_url
+from gyre.services.endpoints import (
+    AIRFLOW_DATABASE,
+    airflow_url,
+    database_url,
+    libpq_url,
+    mlflow_client_env,
+    mlflow_url,
+    redis_url,
+)
 from gyre.services.process import ManagedProcess, ServiceError
 
 ADMIN_USER = "admin"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Airflow's log servers (scheduler's for LocalExecutor tasks, triggerer's) bind every interface, with no
+# setting for the host. Every process here writes its task logs into the one local log folder the api-server
+# reads, so they are not started at all.
+SKIP_SERVE_LOGS = {"scheduler", "triggerer"}
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 
@@ -37,8 +49,10 @@ def airflow_env(settings: Settings, creds: Credentials) -> dict[str, str]:
     env = {
         "AIRFLOW_HOME": str(home),
         "GYRE_HOME": str(settings.home),
-        # Tasks load and register models through MLflow's fluent API too: point it at the platform's server.
+        # Tasks load and register models through MLflow's fluent API too: point it at the platform's server,
+        # with its login (the server refuses anonymous calls).
         "MLFLOW_TRACKING_URI": mlflow_url(settings),
+        **mlflow_client_env(settings),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.project_root / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.project_root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -126,11 +140,16 @@ class EmbeddedAirflow:
     def processes(self) -> list[ManagedProcess]:
         logs = self.settings.logs_dir
         processes = [
-            ManagedProcess(f"airflow {component}", [_cli(), component], logs / f"airflow-{component}.log", env=self.env)
+            ManagedProcess(
+                f"airflow {component}",
+                [_cli(), component, *(["--skip-serve-logs"] if component in SKIP_SERVE_LOGS else [])],
+                logs / f"airflow-{component}.log",
+                env=self.env,
+            )
             for component in COMPONENTS
         ]
         if self.settings.airflow_executor == "celery":
-            # Task logs land in the shared local log folder, so workers need not serve them over HTTP
+            # Task logs land in the shared local log folder, so workers need not serve them over HTTP either
             # (and two workers on one host would fight over the log-server port).
             processes += [
                 ManagedProcess(

@@ -19,6 +19,9 @@ class Credentials:
     airflow_fernet_key: str
     airflow_api_secret: str
     serving_api_key: str
+    mlflow_admin_password: str
+    mlflow_secret_key: str
+    feature_server_api_key: str
 
     def __repr__(self) -> str:
         return "Credentials(<hidden>)"
@@ -36,6 +39,9 @@ def _generate() -> Credentials:
         airflow_fernet_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
         airflow_api_secret=secrets.token_urlsafe(32),
         serving_api_key=secrets.token_urlsafe(24),
+        mlflow_admin_password=secrets.token_urlsafe(24),
+        mlflow_secret_key=secrets.token_urlsafe(32),
+        feature_server_api_key=secrets.token_urlsafe(24),
     )
 
 

@@ -14,6 +14,7 @@ from gyre.services.credentials import load_or_create
 APP_DATABASE = "gyre"
 AIRFLOW_DATABASE = "airflow"
 MLFLOW_DATABASE = "mlflow"
+MLFLOW_ADMIN_USER = "admin"
 
 
 def database_url(settings: Settings | None = None, database: str = APP_DATABASE) -> str:
@@ -51,6 +52,19 @@ def airflow_url(settings: Settings | None = None) -> str:
 def mlflow_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return settings.mlflow_tracking_uri or f"http://{settings.bind_host}:{settings.mlflow_port}"
+
+
+def mlflow_client_env(settings: Settings | None = None) -> dict[str, str]:
+    """The variables MLflow's client authenticates to the embedded server with (its basic-auth admin).
+
+    Empty for an MLflow run elsewhere: its operator gives ``MLFLOW_TRACKING_USERNAME`` and
+    ``MLFLOW_TRACKING_PASSWORD`` in the environment, where MLflow reads them itself.
+    """
+    settings = settings or get_settings()
+    if settings.mlflow_tracking_uri:
+        return {}
+    creds, _ = load_or_create(settings.home)
+    return {"MLFLOW_TRACKING_USERNAME": MLFLOW_ADMIN_USER, "MLFLOW_TRACKING_PASSWORD": creds.mlflow_admin_password}
 
 
 def without_password(url: str) -> str:

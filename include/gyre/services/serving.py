@@ -8,12 +8,12 @@ says why on /readyz (and 503 on /score) until one is promoted, so a fresh stack 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import httpx
 
 from gyre.config import Settings
 from gyre.services.credentials import Credentials
+from gyre.services.endpoints import mlflow_client_env
 from gyre.services.process import ManagedProcess
 
 
@@ -34,8 +34,11 @@ class EmbeddedServing:
         self.home.mkdir(parents=True, exist_ok=True)
 
     def processes(self) -> list[ManagedProcess]:
+        # BentoML's CLI, with its circus controller on a private Unix socket instead of a TCP port.
         argv = [
-            str(Path(sys.executable).parent / "bentoml"),
+            sys.executable,
+            "-m",
+            "gyre.services.bento_serve",
             "serve",
             "service:FraudScorer",
             "--working-dir",
@@ -45,8 +48,9 @@ class EmbeddedServing:
             "--port",
             str(self.settings.serving_port),
         ]
-        # Bentos and BentoML's state stay inside Gyre's home; the service reads GYRE_* settings itself.
-        env = {"BENTOML_HOME": str(self.home), "BENTOML_DO_NOT_TRACK": "true"}
+        # Bentos and BentoML's state stay inside Gyre's home; the service reads GYRE_* settings itself. It
+        # follows the registry's aliases, so it carries the MLflow login.
+        env = {"BENTOML_HOME": str(self.home), "BENTOML_DO_NOT_TRACK": "true", **mlflow_client_env(self.settings)}
         return [ManagedProcess("serving", argv, self.settings.logs_dir / "serving.log", env=env)]
 
     def ready(self) -> bool:

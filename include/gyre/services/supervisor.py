@@ -91,7 +91,7 @@ PORT_SETTINGS = {
     "mlflow": ("mlflow_port",),
     "feast": ("feast_port",),
     "serving": ("serving_port",),
-    "airflow": ("airflow_port", "airflow_worker_log_port", "airflow_trigger_log_port"),
+    "airflow": ("airflow_port",),  # its log servers are not started (see services/airflow.py)
 }
 
 

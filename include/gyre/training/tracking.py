@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -76,8 +77,13 @@ def _own_types(pipeline: object) -> list[str]:
 
 
 def tracking_uri() -> str:
-    from gyre.services.endpoints import mlflow_url
+    """The MLflow server's URI, with this process's credentials for it put where MLflow's client reads them.
 
+    The server requires a login (basic auth) for every call: every client here asks for the URI first.
+    """
+    from gyre.services.endpoints import mlflow_client_env, mlflow_url
+
+    os.environ.update(mlflow_client_env())
     return mlflow_url()
 
 
