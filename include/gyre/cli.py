@@ -18,7 +18,7 @@ from gyre.data.cli import data
 from gyre.demo import DRIFT_SCENARIOS
 from gyre.registry.cli import model
 from gyre.services.credentials import load_or_create, secrets_file
-from gyre.services.process import ServiceError, pid_alive
+from gyre.services.process import ServiceError, open_log, pid_alive
 from gyre.services.supervisor import (
     ALL_SERVICES,
     StackState,
@@ -150,10 +150,9 @@ def _up_foreground(settings: Settings, only: tuple[str, ...]) -> None:
 def _up_detached(settings: Settings, only: tuple[str, ...]) -> None:
     """Run the foreground supervisor in its own session, following its log until the stack is ready."""
     log_path = settings.logs_dir / "supervisor.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "gyre.cli", "up", *(arg for name in only for arg in ("--only", name))]
     offset = log_path.stat().st_size if log_path.exists() else 0
-    with log_path.open("ab") as log:
+    with open_log(log_path) as log:
         child = subprocess.Popen(
             argv,
             stdout=log,

@@ -34,7 +34,8 @@ def query(name: str) -> sa.TextClause:
 
 @functools.cache
 def engine() -> sa.Engine:
-    return sa.create_engine(database_url(), pool_pre_ping=True, pool_size=5, max_overflow=5)
+    """The pool; errors name the statement but not its parameters, which hold questions and people's data."""
+    return sa.create_engine(database_url(), pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 def apply_schema(names: Iterable[str], bind: sa.Engine | None = None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 import redis
@@ -50,3 +52,35 @@ def test_redis_binds_to_loopback_only(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     assert client.config_get("bind")["bind"] == "127.0.0.1"
     assert client.config_get("appendonly")["appendonly"] == "yes"
+
+
+def test_service_logs_are_readable_by_their_owner_only(database_url: str, redis_url: str) -> None:
+    """The session's own Postgres, Redis and MLflow wrote these logs: mode 600 files in a 700 folder."""
+    import stat
+
+    from gyre.config import get_settings
+
+    logs = get_settings().logs_dir
+    written = sorted(p.name for p in logs.glob("*.log"))
+    assert {"postgres.log", "redis.log", "mlflow.log"} <= set(written)
+    assert stat.S_IMODE(logs.stat().st_mode) == 0o700
+    modes = {name: stat.S_IMODE((logs / name).stat().st_mode) for name in written}
+    assert modes == dict.fromkeys(written, 0o600)
+
+
+def test_a_log_written_before_is_made_private_when_reopened(tmp_path: Path) -> None:
+    import stat
+    import sys
+
+    from gyre.services.process import ManagedProcess
+
+    logs = tmp_path / "logs"
+    logs.mkdir(mode=0o755)
+    (logs / "old.log").write_text("from an earlier start\n")
+    (logs / "old.log").chmod(0o644)
+    process = ManagedProcess("echo", [sys.executable, "-c", "print('started')"], logs / "old.log")
+    process.start()
+    process.popen.wait(timeout=30)
+    assert (logs / "old.log").read_text().endswith("started\n")
+    assert stat.S_IMODE((logs / "old.log").stat().st_mode) == 0o600
+    assert stat.S_IMODE(logs.stat().st_mode) == 0o700

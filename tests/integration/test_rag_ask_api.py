@@ -83,3 +83,33 @@ def test_ask_stream_sends_server_sent_events(client, key) -> None:
     assert "event: delta" in text and "event: done" in text
     done = json.loads(text.split("event: done\ndata: ")[1].split("\n\n")[0])
     assert done["result"]["mode"] == "extractive" and done["result"]["citations"]
+
+
+@pytest.mark.parametrize("control", ["\x00", "\x1b[31m", "\x7f", "\x85"])
+def test_control_characters_in_a_question_are_refused_without_echoing_it(client, key, control: str) -> None:
+    question = f"How many days to raise a Visa chargeback?{control} secret-card-4111"
+    for route in ("/ask", "/ask_stream"):
+        response = client.post(route, json={"question": question}, headers=key)
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["error"] == "invalid request"
+        assert [(d["field"], d["type"]) for d in body["detail"]] == [("question", "value_error")]
+        assert "control characters" in body["detail"][0]["message"]
+        assert "secret-card" not in response.text
+    nul_filter = client.post("/ask", json={"question": "Who is paged?", "filters": {"team": "ops\x00"}}, headers=key)
+    assert nul_filter.status_code == 400 and "control characters" in nul_filter.text
+
+
+def test_tabs_and_newlines_in_a_question_are_ordinary_text(client, key) -> None:
+    response = client.post("/ask", json={"question": "Who is paged\tfor a\r\nSEV1?"}, headers=key)
+    assert response.status_code == 200, response.text
+
+
+def test_a_database_error_names_the_statement_but_not_its_parameters(database_url: str) -> None:
+    import sqlalchemy as sa
+
+    from gyre.db import engine
+
+    with pytest.raises(sa.exc.DataError) as error, engine().connect() as connection:
+        connection.execute(sa.text("select cast(:question as text)"), {"question": "secret-card-4111\x00"})
+    assert "select cast" in str(error.value) and "secret-card" not in str(error.value)

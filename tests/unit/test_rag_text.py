@@ -85,6 +85,11 @@ def test_filters_are_allow_listed_and_typed() -> None:
         check_question("   ")
     with pytest.raises(QuestionError):
         check_question("x" * 5000)
+    with pytest.raises(QuestionError, match="control characters"):
+        check_question("who is paged?\x00")
+    with pytest.raises(FilterError, match="control characters"):
+        filter_params({"team": "ops\x1b"})
+    assert check_question(" who is\tpaged?\n") == "who is\tpaged?"
 
 
 INJECTION = (

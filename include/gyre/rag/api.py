@@ -11,9 +11,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gyre.rag.retrieval import MAX_FILTER_CHARS, MAX_QUESTION_CHARS
+from gyre.rag.retrieval import CONTROL_CHARACTERS, MAX_FILTER_CHARS, MAX_QUESTION_CHARS, has_control_characters
 
 FilterValue = str | list[str]
 
@@ -25,6 +25,14 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     filters: dict[str, FilterValue] | None = Field(None, max_length=8)
+
+    @field_validator("question")
+    @classmethod
+    def _no_control_characters(cls, question: str) -> str:
+        """Refused here (422) rather than by PostgreSQL, which cannot store NUL, half-way through an answer."""
+        if has_control_characters(question):
+            raise ValueError(CONTROL_CHARACTERS)
+        return question
 
 
 def _errors() -> tuple[type[Exception], type[Exception]]:

@@ -6,6 +6,7 @@ of the wrong shape, is refused with a ``FilterError`` that names the allowed key
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -16,6 +17,10 @@ from gyre.rag.schema import ensure_schema
 
 MAX_QUESTION_CHARS = 2000
 MAX_FILTER_CHARS = 200
+# Control characters except tab, newline and carriage return: PostgreSQL text cannot hold NUL, and none of
+# them belongs in a question or a filter value.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = "must not contain control characters (other than tab and newline)"
 # key -> (SQL parameter, whether a list of values is allowed)
 ALLOWED_FILTERS: dict[str, tuple[str, bool]] = {
     "category": ("category", True),
@@ -30,7 +35,11 @@ class FilterError(ValueError):
 
 
 class QuestionError(ValueError):
-    """An empty or oversized question."""
+    """An empty or oversized question, or one holding control characters."""
+
+
+def has_control_characters(text: str) -> bool:
+    return _CONTROL.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,8 @@ def filter_params(filters: Mapping[str, Any] | None) -> dict[str, Any]:
             raise FilterError(f"filter {key!r} takes one string")
         if not values or not all(isinstance(v, str) and 0 < len(v) <= MAX_FILTER_CHARS for v in values):
             raise FilterError(f"filter {key!r} takes non-empty strings of at most {MAX_FILTER_CHARS} characters")
+        if any(has_control_characters(v) for v in values):
+            raise FilterError(f"filter {key!r} {CONTROL_CHARACTERS}")
         params[param] = values if many else values[0]
     return params
 
@@ -79,6 +90,8 @@ def check_question(question: Any) -> str:
         raise QuestionError("question must be a non-empty string")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(f"question is longer than {MAX_QUESTION_CHARS} characters")
+    if has_control_characters(question):
+        raise QuestionError(f"question {CONTROL_CHARACTERS}")
     return question.strip()
 
 

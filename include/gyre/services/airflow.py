@@ -26,7 +26,7 @@ from gyre.services.endpoints import (
     mlflow_url,
     redis_url,
 )
-from gyre.services.process import ManagedProcess, ServiceError
+from gyre.services.process import ManagedProcess, ServiceError, open_log
 
 ADMIN_USER = "admin"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -74,6 +74,9 @@ def airflow_env(settings: Settings, creds: Credentials) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": creds.airflow_api_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
+        # Task logs are the owner's only, like every other log under the logs folder.
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_worker_log_port),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.airflow_trigger_log_port),
     }
@@ -124,8 +127,7 @@ class EmbeddedAirflow:
         if stamp.exists() and stamp.read_text() == f"{version} {self._revision()}":
             return
         log = self.settings.logs_dir / "airflow-db-migrate.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
+        with open_log(log) as out:
             result = subprocess.run(
                 [_cli(), "db", "migrate"],
                 check=False,

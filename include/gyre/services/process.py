@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 
 class ServiceError(RuntimeError):
@@ -74,6 +75,16 @@ def stop_group(
         return
 
 
+def open_log(path: Path) -> BinaryIO:
+    """Append to a log only its owner can read (mode 600 in a 700 folder): service logs hold request errors,
+    paths and hostnames that other users of the host have no business reading."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)  # a log created before, with the umask's mode
+    return os.fdopen(fd, "ab")
+
+
 @dataclass
 class ManagedProcess:
     """One long-running command, started in its own session with output appended to ``log_path``."""
@@ -91,8 +102,7 @@ class ManagedProcess:
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> int:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        log = open_log(self.log_path)
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
         log.flush()
         self.popen = subprocess.Popen(
