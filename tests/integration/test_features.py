@@ -332,7 +332,8 @@ def test_checks_fail_loudly_on_stale_or_skewed_online_values(store, materialized
 
 
 def test_feature_server_serves_what_the_sdk_reads(store, materialized) -> None:
-    """`feast serve` as `gyre up` starts it: healthy on 127.0.0.1, the same values as the in-process SDK."""
+    """The feature server as `gyre up` starts it: healthy on 127.0.0.1, the same values as the in-process SDK
+    for a caller with its API key."""
     from gyre.config import get_settings
     from gyre.features.online import online_features
     from gyre.services.credentials import load_or_create
@@ -340,7 +341,8 @@ def test_feature_server_serves_what_the_sdk_reads(store, materialized) -> None:
     from gyre.services.process import wait_ready
 
     settings = get_settings()
-    server = EmbeddedFeatureServer(settings, load_or_create(settings.home)[0])
+    creds = load_or_create(settings.home)[0]
+    server = EmbeddedFeatureServer(settings, creds)
     assert server.url.startswith("http://127.0.0.1:")
     server.prepare()
     processes = server.processes()
@@ -362,6 +364,7 @@ def test_feature_server_serves_what_the_sdk_reads(store, materialized) -> None:
         response = httpx.post(
             f"{server.url}/get-online-features",
             json={"feature_service": settings.feature_service, "entities": request},
+            headers={"X-API-Key": creds.feature_server_api_key},
             timeout=30,
         )
         assert response.status_code == 200, response.text[:500]
@@ -381,7 +384,11 @@ def test_feature_server_serves_what_the_sdk_reads(store, materialized) -> None:
                     assert a is None, name
                 else:
                     assert float(a) == pytest.approx(float(b), rel=1e-9), name
-        bad = httpx.post(f"{server.url}/get-online-features", json={"feature_service": "nope", "entities": {}})
+        bad = httpx.post(
+            f"{server.url}/get-online-features",
+            json={"feature_service": "nope", "entities": {}},
+            headers={"X-API-Key": creds.feature_server_api_key},
+        )
         assert 400 <= bad.status_code < 500 or bad.status_code == 404, bad.status_code
     finally:
         for process in reversed(processes):
