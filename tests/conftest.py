@@ -21,7 +21,17 @@ _TEST_HOME: Path | None = None
 
 def isolated_env(home: Path) -> dict[str, str]:
     """GYRE_* variables that give a private home and free ports, for this session or a child stack."""
-    ports = ("POSTGRES", "REDIS", "MLFLOW", "AIRFLOW", "AIRFLOW_WORKER_LOG", "AIRFLOW_TRIGGER_LOG", "FEAST", "SERVING")
+    ports = (
+        "POSTGRES",
+        "REDIS",
+        "MLFLOW",
+        "AIRFLOW",
+        "AIRFLOW_WORKER_LOG",
+        "AIRFLOW_TRIGGER_LOG",
+        "FEAST",
+        "SERVING",
+        "STREAM_METRICS",
+    )
     return {"GYRE_HOME": str(home), **{f"GYRE_{name}_PORT": str(free_port()) for name in ports}}
 
 

@@ -27,6 +27,7 @@ from gyre.services.supervisor import (
     state_path,
     stop_running,
 )
+from gyre.streaming.cli import stream
 
 console = Console(stderr=True)
 
@@ -235,6 +236,7 @@ def demo(scenario: str) -> None:
 
 main.add_command(data)
 main.add_command(model)
+main.add_command(stream)
 
 if __name__ == "__main__":
     main()

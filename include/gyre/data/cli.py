@@ -102,3 +102,32 @@ def snapshot(start: dt.datetime, end: dt.datetime | None, feed: str, out: Path |
     if out:
         export(feed, first, last, out)
     click.echo(json.dumps(result, indent=2))
+
+
+@data.command()
+@click.option("--day", type=_DAY, required=True, help="the ingested day to publish (YYYY-MM-DD, UTC)")
+@click.option("--rate", type=float, default=0.0, show_default=True, help="events per second; 0 = as fast as possible")
+def replay(day: dt.datetime, rate: float) -> None:
+    """Publish a day's validated transactions to the stream in event-time order (the consumer's input)."""
+    import redis
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from gyre.config import get_settings
+    from gyre.services.endpoints import redis_url
+    from gyre.streaming.replay import count_between, day_bounds, publish_between
+    from gyre.streaming.stream import RedisStream
+
+    if rate < 0:
+        raise click.BadParameter("must be 0 or more", param_hint="--rate")
+    settings = get_settings()
+    stream = RedisStream(redis.Redis.from_url(redis_url(settings)), settings.stream_name, settings.stream_group)
+    stream.ensure_group()
+    start, end = day_bounds(day.date())
+    total = count_between(start, end)
+    if not total:
+        raise click.ClickException(f"no ingested transactions on {start:%Y-%m-%d}; `gyre data ingest` loads them")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(f"{start:%Y-%m-%d} → {settings.stream_name}", total=total)
+        sent = publish_between(stream, start, end, rate, progress=lambda n: progress.advance(task, n))
+    click.echo(f"published {sent} transactions of {start:%Y-%m-%d} to {settings.stream_name}")

@@ -14,7 +14,7 @@ from gyre.db import apply_schema, engine, query
 
 log = logging.getLogger(__name__)
 
-SCHEMA = ("ingest/schema.sql", "features/schema.sql")
+SCHEMA = ("ingest/schema.sql", "features/schema.sql", "streaming/schema.sql")  # every table Feast reads
 VIEWS = ("customer", "merchant")
 
 

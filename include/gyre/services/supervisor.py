@@ -30,8 +30,9 @@ from gyre.services.postgres import EmbeddedPostgres
 from gyre.services.process import ManagedProcess, ServiceError, pid_alive, port_is_free, stop_group, wait_ready
 from gyre.services.redis import EmbeddedRedis
 from gyre.services.serving import EmbeddedServing
+from gyre.services.stream_consumer import EmbeddedStreamConsumer
 
-ALL_SERVICES = ("postgres", "redis", "mlflow", "feast", "serving", "airflow")
+ALL_SERVICES = ("postgres", "redis", "mlflow", "feast", "stream", "serving", "airflow")
 STORES = ("postgres", "redis")  # started first, one by one: every other service keeps its state in them
 
 
@@ -90,6 +91,7 @@ PORT_SETTINGS = {
     "redis": ("redis_port",),
     "mlflow": ("mlflow_port",),
     "feast": ("feast_port",),
+    "stream": ("stream_metrics_port",),
     "serving": ("serving_port",),
     "airflow": ("airflow_port",),  # its log servers are not started (see services/airflow.py)
 }
@@ -120,6 +122,7 @@ class Supervisor:
             ("redis", EmbeddedRedis),
             ("mlflow", EmbeddedMlflow),
             ("feast", EmbeddedFeatureServer),
+            ("stream", EmbeddedStreamConsumer),
             ("serving", EmbeddedServing),
             ("airflow", EmbeddedAirflow),
         ]
