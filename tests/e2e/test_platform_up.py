@@ -130,7 +130,9 @@ def test_only_the_services_listen_on_loopback_and_no_write_path_is_open(stack_en
     path that changes state (features, the registry's aliases, scores, DAG runs, the stores) refuses a caller
     without credentials."""
     home = Path(stack_env["GYRE_HOME"])
-    port = {name: int(stack_env[f"GYRE_{name}_PORT"]) for name in ("POSTGRES", "REDIS", "MLFLOW", "FEAST", "SERVING")}
+    # STREAM_METRICS: the stream consumer's /metrics (read-only, GET only).
+    services = ("POSTGRES", "REDIS", "MLFLOW", "FEAST", "SERVING", "STREAM_METRICS")
+    port = {name: int(stack_env[f"GYRE_{name}_PORT"]) for name in services}
     port["AIRFLOW"] = int(stack_env["GYRE_AIRFLOW_PORT"])
     processes = stack_processes(home)
     assert len(processes) >= 10, [p.name() for p in processes]

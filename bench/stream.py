@@ -1,0 +1,174 @@
+"""The streaming feature path: events/s the consumer sustains, and freshness at a steady 1,000 events/s.
+
+On a private stack (embedded Postgres for Feast's registry, Redis for the stream, the state and the online
+store): the generator's transactions are published to a Redis stream and consumed by
+``gyre.streaming.consumer.Consumer`` in this process, which commits the aggregates exactly once and pushes
+them through Feast. Each figure is measured twice in the same run: batched (``GYRE_STREAM_BATCH``, each
+entity's newest row pushed once per batch) and per event (batch of one: one read, commit and Feast push per
+transaction), the obvious way to write a consumer.
+
+Freshness is the time from an event's publish (just before its XADD) to the return of the Feast push that
+wrote its rows to Redis, from which point `get_online_features` reads it; the publisher runs on a thread at
+the target rate while the consumer drains on another.
+
+    .venv/bin/python bench/stream.py [--events 20000] [--per-event 1500] [--seconds 10] [--rate 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+
+def _events(first: dt.date, count: int) -> list[dict[str, str]]:
+    """``count`` generator transactions from ``first`` on, as stream fields, in event-time order."""
+    from gyre.data import source
+    from gyre.streaming.events import to_fields
+
+    out: list[dict[str, str]] = []
+    day = first
+    while len(out) < count:
+        frame = source.export(source.transactions(42, day), 42, day, "baseline")
+        frame = frame.sort_values(["event_timestamp", "transaction_id"], kind="stable")
+        out.extend(to_fields({**r, "event_timestamp": r["event_timestamp"].to_pydatetime()})
+                   for r in frame.to_dict("records"))  # fmt: skip
+        day += dt.timedelta(days=1)
+    return out[:count]
+
+
+class TimedSink:
+    """Feast's sink, noting when each transaction's rows were written."""
+
+    def __init__(self, store) -> None:  # noqa: ANN001
+        from gyre.streaming.sink import FeastSink
+
+        self.inner = FeastSink(store)
+        self.done: dict[str, float] = {}
+
+    def push(self, rows) -> int:  # noqa: ANN001
+        pushed = self.inner.push(rows)
+        now = time.time()
+        for row in rows:
+            self.done.setdefault(row.transaction_id, now)
+        return pushed
+
+
+def _consumer(client, store, batch: int):  # noqa: ANN001, ANN202
+    from gyre.streaming.consumer import Consumer
+    from gyre.streaming.state import StateStore
+    from gyre.streaming.stream import RedisStream
+
+    name = f"bench:{uuid.uuid4().hex[:8]}"
+    stream = RedisStream(client, name, "bench")
+    stream.ensure_group()
+    sink = TimedSink(store)
+    return Consumer(stream, StateStore(client, name, 3600), sink, "bench", batch=batch, block_ms=20), sink
+
+
+def throughput(client, store, events: list[dict[str, str]], batch: int) -> float:  # noqa: ANN001
+    consumer, _ = _consumer(client, store, batch)
+    for i in range(0, len(events), 1000):
+        consumer.stream.publish(events[i : i + 1000])
+    began = time.perf_counter()
+    applied = 0
+    while applied < len(events):
+        applied += consumer.step().applied
+    return len(events) / (time.perf_counter() - began)
+
+
+def freshness(client, store, events: list[dict[str, str]], batch: int, rate: float) -> tuple[float, float, float]:  # noqa: ANN001
+    """p50 and p99 publish-to-online seconds, and the share of events online by the end."""
+    consumer, sink = _consumer(client, store, batch)
+    published: dict[str, float] = {}
+    finished = threading.Event()
+
+    def publish() -> None:
+        began = time.monotonic()
+        chunk = max(1, int(rate / 100))
+        for i in range(0, len(events), chunk):
+            delay = began + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            part = events[i : i + chunk]
+            now = time.time()
+            for event in part:
+                published[event["transaction_id"]] = now
+            consumer.stream.publish(part)
+        finished.set()
+
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    deadline = None
+    while True:
+        consumer.step()
+        if finished.is_set():
+            deadline = deadline or time.monotonic() + 5
+            if len(sink.done) >= len(events) or time.monotonic() > deadline:
+                break
+    publisher.join()
+    latencies = sorted(sink.done[t] - published[t] for t in published if t in sink.done)
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    return statistics.median(latencies), p99, len(latencies) / len(events)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000, help="events for the batched throughput run")
+    parser.add_argument("--per-event", type=int, default=1500, help="events for the per-event throughput run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each freshness run")
+    parser.add_argument("--rate", type=float, default=1000.0, help="events/s of the freshness runs")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="gyre-bench-stream-"))
+    os.environ["GYRE_HOME"] = str(home)
+    from gyre.services.process import free_port
+
+    for name in ("POSTGRES", "REDIS", "FEAST", "MLFLOW"):
+        os.environ[f"GYRE_{name}_PORT"] = str(free_port())
+    import redis
+
+    from gyre.config import get_settings
+    from gyre.features.materialize import apply_if_changed
+    from gyre.features.store import feature_store
+    from gyre.services.endpoints import redis_url
+    from gyre.services.supervisor import Supervisor
+
+    settings = get_settings()
+    supervisor = Supervisor(settings, only=("postgres", "redis"), report=lambda _: None)
+    supervisor.up()
+    try:
+        apply_if_changed(settings)
+        store = feature_store(settings, fresh=True)
+        client = redis.Redis.from_url(redis_url(settings))
+        fresh_n = int(args.rate * args.seconds)
+        pool = _events(dt.date(2026, 1, 1), args.events + args.per_event + 2 * fresh_n)
+        batched_events = pool[: args.events]
+        single_events = pool[args.events : args.events + args.per_event]
+        fresh_a = pool[args.events + args.per_event : args.events + args.per_event + fresh_n]
+        fresh_b = pool[args.events + args.per_event + fresh_n :]
+        throughput(client, store, pool[:200], settings.stream_batch)  # warm Feast's registry cache
+        batched = throughput(client, store, batched_events, settings.stream_batch)
+        single = throughput(client, store, single_events, 1)
+        fa = freshness(client, store, fresh_a, settings.stream_batch, args.rate)
+        fb = freshness(client, store, fresh_b, 1, args.rate)
+        print(f"\nconsumer on {os.cpu_count()} cores, Redis {client.info()['redis_version']}")
+        print(f"| measure | batched (batch {settings.stream_batch}) | per event | ratio |")
+        print("|---|---|---|---|")
+        print(f"| events/s sustained | {batched:,.0f} | {single:,.0f} | {batched / single:.1f}x |")
+        print(
+            f"| freshness at {args.rate:,.0f}/s (p50 / p99) | {fa[0] * 1e3:.0f} ms / {fa[1] * 1e3:.0f} ms "
+            f"({fa[2]:.0%} online) | {fb[0] * 1e3:.0f} ms / {fb[1] * 1e3:.0f} ms ({fb[2]:.0%} online) | "
+            f"p99 {fb[1] / fa[1]:.1f}x |"
+        )
+    finally:
+        supervisor.down()
+
+
+if __name__ == "__main__":
+    main()

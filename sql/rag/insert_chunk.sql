@@ -1,2 +1,0 @@
-insert into rag_chunks (version_id, source, ordinal, heading, content, category, team, tags, embedding)
-values (:version_id, :source, :ordinal, :heading, :content, :category, :team, :tags, cast(:embedding as vector))
