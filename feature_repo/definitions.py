@@ -88,6 +88,8 @@ transaction_request = RequestSource(
         *[Field(name=name, dtype=Float64) for name in request.NUMERIC_OUTPUTS],
         *[Field(name=name, dtype=String) for name in request.TEXT_OUTPUTS],
     ],
+    # Serving runs the same code on plain columns, without a DataFrame (gyre.serving.features).
+    tags={"columns": "gyre.features.request:request_columns"},
 )
 def transaction_features(inputs: pd.DataFrame) -> pd.DataFrame:
     """Request-time features; the code is gyre.features.request, shared by training and serving."""

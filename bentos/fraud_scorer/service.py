@@ -9,9 +9,11 @@ from collections.abc import Generator
 from typing import Any
 
 import bentoml
+from bentoml.exceptions import ServiceUnavailable
 
 from gyre.config import get_settings
 from gyre.rag import api as answers
+from gyre.serving.features import FeaturesUnavailable
 from gyre.serving.guard import RequestGuard
 from gyre.serving.runtime import Runtime
 from gyre.serving.schema import ScoreResult, Transaction
@@ -26,6 +28,7 @@ settings = get_settings()
     http={"host": settings.bind_host, "port": settings.serving_port},
     # No per-request tracing spans or access-log lines: each costs more than scoring (see bench/serve.py).
     logging={"access": {"enabled": False}},
+    tracing={"excluded_urls": ["/score", "/score_batch", "/readyz", "/healthz", "/livez", "/metrics"]},
 )
 class FraudScorer:
     """Scores transactions with ``champion``; ``challenger`` in shadow; follows alias moves without a restart."""
@@ -33,15 +36,23 @@ class FraudScorer:
     def __init__(self) -> None:
         self.runtime = Runtime.start(get_settings())
 
+    # Over HTTP the request guard answers these routes itself once the body is valid (without blocking the event
+    # loop, see gyre.serving.guard); the methods are the service's Python API and its OpenAPI contract.
     @bentoml.api(route="/score")
-    async def score(self, transaction: Transaction) -> ScoreResult:
+    def score(self, transaction: Transaction) -> ScoreResult:
         """Score one transaction."""
-        return self.runtime.score([transaction])[0]
+        return self._score([transaction])[0]
 
     @bentoml.api(route="/score_batch")
-    async def score_batch(self, transactions: list[Transaction]) -> list[ScoreResult]:
+    def score_batch(self, transactions: list[Transaction]) -> list[ScoreResult]:
         """Score many transactions in one call (one feature lookup, one model run)."""
-        return self.runtime.score(transactions)
+        return self._score(transactions)
+
+    def _score(self, transactions: list[Transaction]) -> list[ScoreResult]:
+        try:
+            return self.runtime.score(transactions)
+        except FeaturesUnavailable as why:
+            raise ServiceUnavailable(str(why)) from why
 
     @bentoml.api(route="/ask")
     def ask(self, question: str, filters: dict[str, str | list[str]] | None = None) -> dict[str, Any]:
@@ -59,7 +70,7 @@ class FraudScorer:
         return self.runtime.not_ready_reason() is None
 
     def __metrics__(self, content: str) -> str:
-        return content + self.runtime.exposition()
+        return self.runtime.exposition(content)
 
     @bentoml.on_shutdown
     def stop(self) -> None:

@@ -8,6 +8,7 @@ Secrets are ``SecretStr``: they never appear in ``repr``, logs or tracebacks.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -128,7 +129,21 @@ class Settings(BaseSettings):
     serving_poll_interval_s: float = Field(5.0, gt=0, description="how often the registry alias is checked")
     serving_log_queue: int = Field(10_000, ge=1, description="prediction-log rows buffered; more are dropped")
     serving_log_batch: int = Field(500, ge=1, description="prediction-log rows written per insert")
-    serving_workers: int = Field(1, ge=1, le=16, description="BentoML worker processes")
+    serving_workers: int = Field(
+        # One worker keeps a core busy (the request path never blocks); the other half runs Redis and the rest.
+        default_factory=lambda: max(1, min(4, len(os.sched_getaffinity(0)) // 2)),
+        ge=1,
+        le=16,
+        description="BentoML worker processes; default half the cores this process may run on (1 to 4)",
+    )
+    serving_feature_timeout_s: float = Field(
+        0.25, gt=0, le=10, description="longest wait for the online store; past it /score answers 503"
+    )
+
+    # --- batch inference ---------------------------------------------------------------------------
+    batch_chunk_rows: int = Field(
+        50_000, ge=1, description="transactions a batch scores at a time: features, scores and write (bounds memory)"
+    )
 
     # --- documents and answers ---------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = None
@@ -147,6 +162,9 @@ class Settings(BaseSettings):
     rag_embedding_batch: int = Field(32, ge=1, le=1024, description="texts embedded per batch")
     rag_chunk_words: int = Field(160, ge=20, le=2000, description="longest chunk, in words")
     rag_chunk_overlap: int = Field(30, ge=0, le=500, description="words a chunk repeats from the one before")
+    rag_max_file_bytes: int = Field(
+        5_000_000, ge=1, description="larger documents are skipped, with the reason recorded (a long book is 2-3 MB)"
+    )
     rag_top_k: int = Field(5, ge=1, le=50, description="chunks an answer is grounded in")
     rag_candidates: int = Field(40, ge=5, le=1000, description="candidates per retriever before fusion")
     rag_rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant")

@@ -428,3 +428,60 @@ def test_validated_days_without_features_are_caught_up(store) -> None:
             connection.execute(sa.text("delete from customer_features where customer_id = 'FTC9'"))
             connection.execute(sa.text("delete from merchant_features where merchant_id = 'FTM9'"))
             connection.execute(sa.text("delete from transactions where transaction_id = 'FT-CATCHUP'"))
+
+
+def test_serving_read_plan_equals_feasts_own_online_read_values_and_scores(store, materialized) -> None:
+    """Serving's one-round-trip read (gyre.serving.features) against Feast's get_online_features for the same
+    transactions, known and never materialized: every feature value, the unknown flags and the model's scores."""
+    import numpy as np
+
+    from gyre.config import get_settings
+    from gyre.export.onnx import OnnxScorer, convert
+    from gyre.features.online import feature_names, feature_service
+    from gyre.serving.features import OnlineFeatures, sdk_features
+    from gyre.serving.model import Deployed
+    from gyre.serving.schema import Transaction
+    from gyre.training.pipeline import build_pipeline
+
+    features = OnlineFeatures(get_settings())
+    assert features.plan is not None, features.error
+    pairs = [("FTC1", "FTM1"), ("FTC2", "FTM2"), ("FTC1", "FTM3"), ("FT-never-seen", "FTM1"), ("FTC2", "FT-nowhere")]
+    transactions = [
+        Transaction(
+            transaction_id=f"FTP-{i}",
+            customer_id=customer,
+            merchant_id=merchant,
+            event_timestamp=DAY3 + dt.timedelta(hours=i),
+            amount=12.5 * (i + 1),
+            channel="ecom",
+            mcc="5999",
+            merchant_country="FR",
+            customer_country="DE" if i % 2 else "FR",
+            card_age_days=30 * i,
+        )
+        for i, (customer, merchant) in enumerate(pairs)
+    ]
+    fast, reference = features(transactions), sdk_features(transactions, features)
+    names = feature_names(feature_service(store))
+    for got, want in zip(fast.rows, reference.rows, strict=True):
+        for name in names:
+            a, b = got[name], want[name]
+            assert (a is None or a != a) == (b is None or b != b), (name, a, b)
+            if a is not None and a == a and isinstance(b, float):
+                assert a == pytest.approx(b, rel=1e-12), name
+            elif a is not None and a == a:
+                assert a == b, name
+    assert fast.unknown == reference.unknown == [False, False, False, True, True]
+    assert fast.rows[0]["cust_txn_count_24h"] == 4 and fast.rows[3]["cust_txn_count_24h"] is None
+
+    numeric = [n for n in names if n not in ("txn_channel", "txn_mcc")]
+    categorical = ["txn_channel", "txn_mcc"]
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({n: rng.normal(size=200) for n in numeric})
+    frame["txn_channel"], frame["txn_mcc"] = rng.choice(["ecom", "pos"], 200), rng.choice(["5999", "5411"], 200)
+    pipeline = build_pipeline(numeric, categorical, "logistic_regression")
+    pipeline.fit(frame, rng.integers(0, 2, 200))
+    model = Deployed(
+        "parity", "1", "champion", OnnxScorer(convert(pipeline, numeric, categorical), numeric, categorical), 0.5
+    )
+    assert model.score(fast.rows).tolist() == model.score(reference.rows).tolist()

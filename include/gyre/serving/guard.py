@@ -7,20 +7,24 @@ and a message a caller can act on; an invalid body gets 422 with the failing fie
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import hmac
 import json
-import math
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gyre.config import Settings
 from gyre.rag.api import AskRequest
 from gyre.serving import runtime as runtime_module
-from gyre.serving.schema import ScoreRequest, batch_request
+from gyre.serving.features import FeaturesUnavailable
+from gyre.serving.ratelimit import RateLimiter
+from gyre.serving.schema import ScoreRequest, ScoreResult, batch_request
+
+log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -30,6 +34,11 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 REFUSED_TYPES = ("application/vnd.bentoml+pickle", "application/python-pickle", "application/x-python-pickle")
 # Answers come from the document index, not the fraud model: they do not wait for a champion to load.
 ANSWER_ROUTES = ("/ask", "/ask_stream")
+# Answered here, on the event loop, once the body is validated: BentoML's per-request machinery (routing, IO
+# descriptors, a thread hop, response models) costs several times the scoring itself (see bench/serve.py).
+SCORING_ROUTES = ("/score", "/score_batch")
+READYZ_TIMEOUT_S = 0.5
+_RESULTS = TypeAdapter(list[ScoreResult])
 
 
 def accepted_keys(settings: Settings) -> tuple[str, ...]:
@@ -68,6 +77,18 @@ class RequestGuard:
             "/ask_stream": AskRequest,
         }
         self._redis: Any = None
+        self.limiter = RateLimiter(
+            settings.serving_rate_limit,
+            settings.serving_rate_window_s,
+            lambda: self.redis,
+            on_error=self._limiter_error,
+        )
+
+    @staticmethod
+    def _limiter_error(error: Exception) -> None:
+        run = runtime_module.current()
+        if run is not None:
+            run.metrics.errors.labels("rate_limiter_sync").inc()
 
     @property
     def redis(self) -> Any:
@@ -84,6 +105,8 @@ class RequestGuard:
             return await self.app(scope, receive, send)
         path = scope["path"]
         if path == "/readyz":
+            if scope["method"] not in ("GET", "HEAD"):
+                return await _reply(send, 405, {"error": f"{scope['method']} not allowed"}, {"allow": "GET, HEAD"})
             return await self._readyz(send)
         model = self.bodies.get(path)
         if model is None or scope["method"] != "POST":
@@ -114,9 +137,11 @@ class RequestGuard:
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return await _reply(send, 413, {"error": f"request body larger than {limit} bytes"})
-        limited = await self._rate_limit(given, send)
-        if limited:
-            return limited
+        retry = self.limiter.admit(given)
+        if retry is not None:
+            rate, window = self.settings.serving_rate_limit, self.settings.serving_rate_window_s
+            error = {"error": f"rate limit of {rate} requests per {window} s exceeded"}
+            return await _reply(send, 429, error, {"retry-after": str(retry)})
         run = runtime_module.current()
         reason = "the service is starting" if run is None else run.not_ready_reason()
         if reason and scope["path"] not in ANSWER_ROUTES:
@@ -132,38 +157,28 @@ class RequestGuard:
             if len(body) > limit:
                 return await _reply(send, 413, {"error": f"request body larger than {limit} bytes"})
         try:
-            model.model_validate_json(body)
+            parsed = model.model_validate_json(body)
         except ValidationError as error:
             if any(e["type"] == "json_invalid" for e in error.errors()):
                 return await _reply(send, 422, {"error": "body is not valid JSON"})
             return await _reply(send, 422, {"error": "invalid request", "detail": _field_errors(error)})
+        if scope["path"] in SCORING_ROUTES and run is not None:
+            return await self._score(run, parsed, send)
         return await self._forward(scope, body, receive, send)
 
-    async def _rate_limit(self, key: str, send: Send) -> int | None:
-        window = self.settings.serving_rate_window_s
-        now = time.time()
-        slot = int(now // window)
-        ident = hashlib.sha256(key.encode()).hexdigest()[:16]  # the key itself never reaches Redis
-        name = f"gyre:serving:rate:{ident}:{slot}"
+    async def _score(self, run: runtime_module.Runtime, parsed: BaseModel, send: Send) -> int:
+        """Score on the event loop: the online read is awaited (with its timeout), nothing else blocks."""
+        single = isinstance(parsed, ScoreRequest)
+        transactions = [parsed.transaction] if single else parsed.transactions  # type: ignore[attr-defined]
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.incr(name)
-                pipe.expire(name, window + 1)
-                count, _ = await pipe.execute()
-        except Exception as error:  # noqa: BLE001 - without the limiter, refuse rather than serve unmetered
-            run = runtime_module.current()
-            if run is not None:
-                run.metrics.errors.labels("rate_limiter").inc()
-            return await _reply(send, 503, {"error": f"rate limiter unavailable ({type(error).__name__})"})
-        if count > self.settings.serving_rate_limit:
-            retry = max(1, math.ceil((slot + 1) * window - now))
-            return await _reply(
-                send,
-                429,
-                {"error": f"rate limit of {self.settings.serving_rate_limit} requests per {window} s exceeded"},
-                {"retry-after": str(retry)},
-            )
-        return None
+            results = await run.score_async(transactions)
+        except runtime_module.NotReady as why:
+            return await _reply(send, 503, {"error": str(why)}, {"retry-after": "5"})
+        except FeaturesUnavailable as why:
+            run.metrics.errors.labels("online_store").inc()
+            return await _reply(send, 503, {"error": str(why)}, {"retry-after": "1"})
+        payload = results[0].model_dump_json().encode() if single else _RESULTS.dump_json(results)
+        return await _send_json(send, 200, payload)
 
     async def _forward(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> int:
         sent = False
@@ -197,7 +212,7 @@ class RequestGuard:
             if reason := run.not_ready_reason():
                 reasons.append(reason)
         try:
-            await self.redis.ping()
+            await asyncio.wait_for(self.redis.ping(), READYZ_TIMEOUT_S)
         except Exception as error:  # noqa: BLE001 - any failure means "not ready", said plainly
             reasons.append(f"Redis does not answer ({type(error).__name__})")
         code = 503 if reasons else 200
@@ -205,7 +220,10 @@ class RequestGuard:
 
 
 async def _reply(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
-    payload = json.dumps(body).encode()
+    return await _send_json(send, status, json.dumps(body).encode(), headers)
+
+
+async def _send_json(send: Send, status: int, payload: bytes, headers: dict[str, str] | None = None) -> int:
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

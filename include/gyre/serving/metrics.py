@@ -1,6 +1,13 @@
-"""Prometheus metrics of the scoring endpoint, in their own registry (appended to BentoML's /metrics output)."""
+"""Prometheus metrics of the scoring endpoint, in their own registry.
+
+Under ``bentoml serve`` every worker writes its values to Prometheus' multiprocess directory, which BentoML's
+/metrics already collects (counters summed over workers, gauges as declared here): appending this registry
+there would print every series twice, so it is appended only where BentoML's output lacks them.
+"""
 
 from __future__ import annotations
+
+import re
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -27,17 +34,26 @@ class ServingMetrics:
         )
         self.errors = Counter("gyre_errors_total", "Errors by kind", ["kind"], registry=r)
         self.model_info = Gauge(
-            "gyre_model_info", "The served model versions (value 1)", ["role", "version"], registry=r
+            "gyre_model_info",
+            "The served model versions (1; 0 once replaced)",
+            ["role", "version"],
+            multiprocess_mode="max",
+            registry=r,
         )
         self.swaps = Counter("gyre_model_swaps_total", "Alias moves followed without a restart", ["role"], registry=r)
         self.log_dropped = Counter(
             "gyre_prediction_log_dropped_total", "Prediction-log rows dropped", ["reason"], registry=r
         )
-        self.log_queue = Gauge("gyre_prediction_log_queue_depth", "Prediction-log rows waiting", registry=r)
+        self.log_queue = Gauge(
+            "gyre_prediction_log_queue_depth", "Prediction-log rows waiting", multiprocess_mode="sum", registry=r
+        )
         self.shadow_dropped = Counter(
             "gyre_shadow_dropped_total", "Shadow scorings skipped (queue full or failed)", ["reason"], registry=r
         )
         self.unknown_entities = Counter("gyre_unknown_entities_total", "Transactions scored on defaults", registry=r)
 
-    def exposition(self) -> str:
-        return generate_latest(self.registry).decode("utf-8")
+    def exposition(self, collected: str = "") -> str:
+        """``collected`` (BentoML's /metrics text) with Gyre's series, each once."""
+        if re.search(r"^gyre_", collected, re.MULTILINE):
+            return collected
+        return collected + generate_latest(self.registry).decode("utf-8")

@@ -92,19 +92,40 @@ class Runtime:
 
     def _swapped(self, old: Deployed | None, new: Deployed) -> None:
         if old is not None:
-            self.metrics.model_info.remove(old.role, old.version)
+            # Set to 0, not removed: a removed series would live on in the other workers' multiprocess files.
+            self.metrics.model_info.labels(old.role, old.version).set(0)
             self.metrics.swaps.labels(new.role).inc()
         self.metrics.model_info.labels(new.role, new.version).set(1)
 
     # -- scoring ------------------------------------------------------------------------------------
-    def score(self, transactions: Sequence[Transaction]) -> list[ScoreResult]:
-        """Score with the champion (read once: a swap mid-request cannot mix versions); log; queue the shadow."""
+    def _champion(self) -> Deployed:
         model = self.holder.champion
         if model is None:
             raise NotReady(self.holder.not_ready_reason() or "no champion model")
-        started = time.perf_counter()
-        scored_at = dt.datetime.now(dt.UTC)
-        features = self.features(transactions)
+        return model
+
+    def score(self, transactions: Sequence[Transaction]) -> list[ScoreResult]:
+        """Score with the champion (read once: a swap mid-request cannot mix versions); log; queue the shadow.
+
+        Blocks for the feature read (at most its timeout); ``score_async`` is the same without blocking.
+        """
+        model, started, scored_at = self._champion(), time.perf_counter(), dt.datetime.now(dt.UTC)
+        return self._verdicts(model, transactions, self.features(transactions), started, scored_at)
+
+    async def score_async(self, transactions: Sequence[Transaction]) -> list[ScoreResult]:
+        """``score`` for the event loop: the online read is awaited, the model runs in tens of microseconds."""
+        model, started, scored_at = self._champion(), time.perf_counter(), dt.datetime.now(dt.UTC)
+        features = await self.features.read(transactions)
+        return self._verdicts(model, transactions, features, started, scored_at)
+
+    def _verdicts(
+        self,
+        model: Deployed,
+        transactions: Sequence[Transaction],
+        features: FeatureRows,
+        started: float,
+        scored_at: dt.datetime,
+    ) -> list[ScoreResult]:
         scores = model.score(features.rows)
         latency_ms = (time.perf_counter() - started) * 1000.0
         request_ids = [str(uuid.uuid4()) for _ in transactions]
@@ -193,9 +214,9 @@ class Runtime:
             },
         }
 
-    def exposition(self) -> str:
+    def exposition(self, collected: str = "") -> str:
         self.metrics.log_queue.set(self.predictions.depth)
-        return self.metrics.exposition()
+        return self.metrics.exposition(collected)
 
 
 def _log_row(
