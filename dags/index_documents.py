@@ -4,9 +4,13 @@
 Runs daily at 02:00 UTC and on demand (trigger it after adding documents). Three steps:
 
 1. `sync`: compare the folder (`GYRE_RAG_DOCS_DIR`, default `docs_corpus/`) with the index by content hash;
-   new and changed documents are chunked at headings and embedded with all-MiniLM-L6-v2 (offline), deleted
-   ones are removed with their chunks. With unchanged embedding and chunk settings the live index version is
-   updated in place; a new model or chunk setting fills a new version beside the live one.
+   new and changed documents are chunked (Markdown and HTML at headings) and embedded with all-MiniLM-L6-v2
+   (offline), deleted ones are removed with their chunks, all in one transaction at the end: a failed sync
+   leaves the index as it was, and its retry resumes from the batches already staged. Files that cannot be
+   indexed (over `GYRE_RAG_MAX_FILE_BYTES`, empty, binary, not UTF-8, or a copy of another file) are skipped
+   with their reason in this task's log and in `rag_skipped_documents`. With unchanged embedding and chunk
+   settings the live index version is updated in place; a new model or chunk setting fills a new version
+   beside the live one.
 2. `evaluate`: recall@5 and MRR on the golden set (`GYRE_RAG_GOLDEN_SET`), for the synced version and the live
    one, and the gate's verdict.
 3. `gate` (branch) -> `swap` (the new version goes live in one transaction) or `reject` (the live version

@@ -50,6 +50,51 @@ create table if not exists rag_chunks (
     foreign key (version_id, source) references rag_documents on delete cascade
 );
 
+-- A sync writes new and changed documents here first, in bounded batches that each commit, and then moves
+-- them into rag_documents/rag_chunks in the one transaction that also deletes what left the folder: readers see
+-- the index before the sync or after it, never half of it, and a sync that stopped resumes from what is staged.
+-- A staged document row is written with its last chunk, so chunks without one are an unfinished document.
+create table if not exists rag_staged_documents (
+    version_id   integer     not null references rag_index_versions on delete cascade,
+    source       text        not null,
+    content_hash text        not null,
+    title        text        not null,
+    doc_type     text        not null,
+    category     text,
+    team         text,
+    tags         text[]      not null default '{}',
+    chunks       integer     not null,
+    staged_at    timestamptz not null default now(),
+    primary key (version_id, source)
+);
+
+create table if not exists rag_staged_chunks (
+    version_id integer not null references rag_index_versions on delete cascade,
+    source     text    not null,
+    ordinal    integer not null,
+    heading    text    not null,
+    content    text    not null,
+    category   text,
+    team       text,
+    tags       text[]  not null default '{}',
+    embedding  vector(384) not null,
+    primary key (version_id, source, ordinal)
+);
+
+-- Files of the folder that the last sync did not index, and why: too large, empty, binary, not UTF-8,
+-- unreadable, or a duplicate (the same bytes as ``duplicate_of``, which is indexed).
+create table if not exists rag_skipped_documents (
+    version_id   integer     not null references rag_index_versions on delete cascade,
+    source       text        not null,
+    reason       text        not null
+        check (reason in ('too_large', 'empty', 'binary', 'invalid_utf8', 'unreadable', 'duplicate')),
+    detail       text        not null,
+    content_hash text,
+    duplicate_of text,
+    recorded_at  timestamptz not null default now(),
+    primary key (version_id, source)
+);
+
 -- pgvector before 0.8.2 overflows a buffer in parallel HNSW builds (CVE-2026-3172): build serially.
 set local max_parallel_maintenance_workers = 0;
 create index if not exists rag_chunks_embedding_hnsw on rag_chunks

@@ -11,7 +11,10 @@ from gyre.db import engine
 from gyre.rag.schema import ensure_schema
 
 CORPUS = Path(__file__).resolve().parents[2] / "docs_corpus"
-TABLES = "rag_chunks, rag_documents, rag_index_versions, rag_usage"
+TABLES = (
+    "rag_chunks, rag_documents, rag_staged_chunks, rag_staged_documents, rag_skipped_documents, "
+    "rag_index_versions, rag_usage"
+)
 
 
 def reset_tables() -> None:

@@ -30,18 +30,18 @@ def test_markdown_front_matter_html_and_text_load_with_metadata_and_hash(tmp_pat
         "<body><h1>Beta</h1><p>First <b>para</b>.</p><h2>Part</h2><ul><li>one</li><li>two</li></ul>"
         "<script>alert(1)</script></body></html>"
     )
-    (tmp_path / "c.txt").write_text("Gamma title line\n\nText body.\n")
+    (tmp_path / "c-gamma_notes.txt").write_text("Gamma is the first line, not a title\n\nText body.\n")
     (tmp_path / ".hidden.md").write_text("# no")
     (tmp_path / "d.pdf").write_bytes(b"%PDF")
     found = [p.name for p in loader.scan(tmp_path)]
-    assert found == ["a.md", "b.html", "c.txt"]
+    assert found == ["a.md", "b.html", "c-gamma_notes.txt"]
     a, b, c = (loader.load(tmp_path / name, tmp_path) for name in found)
     assert (a.title, a.category, a.tags, a.text.startswith("# Alpha")) == ("Alpha", "policy", ("x", "y"), True)
     assert "---" not in a.text
     assert b.title == "Beta page" and b.team == "ops" and b.doc_type == "html"
     assert "# Beta" in b.text and "## Part" in b.text and "- one" in b.text
     assert "alert" not in b.text and "p{}" not in b.text
-    assert c.title == "Gamma title line" and c.doc_type == "text"
+    assert c.title == "c gamma notes" and c.doc_type == "text", "plain text is titled by its file name"
     before = a.content_hash
     (tmp_path / "a.md").write_text((tmp_path / "a.md").read_text() + "More.\n")
     assert loader.load(tmp_path / "a.md", tmp_path).content_hash != before
@@ -66,6 +66,44 @@ def test_chunks_follow_headings_and_long_sections_overlap() -> None:
     assert not any(c.heading.endswith("Tiny") for c in chunks), "a 1-word section is merged into the next"
     assert any("short" in c.content for c in chunks)
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+
+
+def test_plain_text_has_no_headings_and_markdown_titles_skip_code_fences(tmp_path: Path) -> None:
+    script = "# install the agent\napt-get install fraud-agent\n# then start it\nsystemctl start fraud-agent\n"
+    (tmp_path / "agent-setup.txt").write_text("Setting up the fraud agent on a host takes two commands.\n\n" + script)
+    (tmp_path / "guide.md").write_text("```\n# a comment\n```\n\n# Agent guide\n\nIntro.\n\n## Setup\n\n" + script)
+    text, guide = loader.load(tmp_path / "agent-setup.txt", tmp_path), loader.load(tmp_path / "guide.md", tmp_path)
+    assert text.title == "agent setup" and guide.title == "Agent guide"
+    text_chunks = chunker.chunk(text.title, text.text, 160, 30, text.doc_type)
+    assert {c.heading for c in text_chunks} == {"agent setup"}
+    assert "# install the agent" in text_chunks[0].content and "# then start it" in text_chunks[0].content
+    headings = {c.heading for c in chunker.chunk(guide.title, guide.text, 160, 30, guide.doc_type)}
+    assert "Agent guide > then start it" in headings, "in Markdown the same line is a heading"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "reason"),
+    [
+        ("empty.md", b"", loader.EMPTY),
+        ("blank.txt", b" \n\t\n", loader.EMPTY),
+        ("only-front-matter.md", b"---\ntitle: Nothing\n---\n\n", loader.EMPTY),
+        ("image.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", loader.BINARY),
+        ("one-nul.txt", b"ordinary text with one \x00 byte", loader.BINARY),
+        ("latin1.txt", "Café crème, paid in €".encode("cp1252"), loader.INVALID_UTF8),
+        ("big.txt", b"word " * 300, loader.TOO_LARGE),
+    ],
+)
+def test_unusable_files_raise_their_reason(tmp_path: Path, name: str, raw: bytes, reason: str) -> None:
+    (tmp_path / name).write_bytes(raw)
+    with pytest.raises(loader.Unusable) as caught:
+        loader.load(tmp_path / name, tmp_path, max_bytes=1000)
+    assert caught.value.reason == reason and caught.value.detail
+
+
+def test_utf8_byte_order_mark_and_crlf_are_read_as_text(tmp_path: Path) -> None:
+    (tmp_path / "bom.md").write_bytes(b"\xef\xbb\xbf# Caf\xc3\xa9 rules\r\n\r\nBody.\r\n")
+    document = loader.load(tmp_path / "bom.md", tmp_path)
+    assert document.title == "Café rules" and "\r" not in document.text
 
 
 def test_filters_are_allow_listed_and_typed() -> None:

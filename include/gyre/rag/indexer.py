@@ -2,20 +2,28 @@
 
 An index version is one embedding model + chunk settings. While the configuration is unchanged, ``sync``
 updates the live version in place: new and changed files (by content hash) are re-chunked and re-embedded,
-each document replaced in its own transaction, and deleted files are removed with their chunks. When the
-configuration changes, ``sync`` fills a new 'building' version instead; ``evaluate_version`` scores it on the
-golden set and ``swap`` makes it live in one transaction only if it passed the gate. Every step can be
-re-run: an unchanged folder writes nothing, and a version already live is not swapped again.
+and deleted files are removed with their chunks. When the configuration changes, ``sync`` fills a new
+'building' version instead; ``evaluate_version`` scores it on the golden set and ``swap`` makes it live in one
+transaction only if it passed the gate. Every step can be re-run: an unchanged folder writes nothing, and a
+version already live is not swapped again.
+
+A sync is atomic and resumable. Chunks are embedded and written to staging tables in bounded batches, each
+its own transaction, so memory stays flat whatever the folder holds and work survives a failure; then one
+transaction replaces the changed documents, adds the new ones and deletes the removed ones. A sync that
+failed leaves the index as it was, and the next one skips what it finds staged with the same content hash.
+A file the index cannot hold (too large, empty, binary, not UTF-8, a duplicate of another) is skipped with
+its reason, logged and recorded in ``rag_skipped_documents``; the other files are indexed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gyre.config import Settings, get_settings
 from gyre.db import engine, query
@@ -23,8 +31,27 @@ from gyre.rag import chunker, loader
 from gyre.rag.evaluation import Evaluation, GateDecision, evaluate, gate, load_golden_set
 from gyre.rag.schema import ensure_schema
 
-CHUNKER_VERSION = 1  # bump when chunking code changes in a way that should rebuild the index
-DOCUMENTS_PER_BATCH = 64
+if TYPE_CHECKING:
+    import numpy as np
+    import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+CHUNKER_VERSION = 2  # bump when chunking code changes in a way that should rebuild the index (2: plain text)
+CHUNKS_PER_WRITE = 256  # chunks embedded and written per transaction: bounds memory, and the work a failure loses
+
+
+class TextEmbedder(Protocol):
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Skipped:
+    source: str
+    reason: str  # one of loader's reasons: too_large, empty, binary, invalid_utf8, unreadable, duplicate
+    detail: str
+    content_hash: str | None = None
+    duplicate_of: str | None = None
 
 
 @dataclass
@@ -33,10 +60,12 @@ class SyncReport:
     kind: str  # 'incremental' (the live version) or 'build' (a new version beside the live one)
     added: list[str]
     changed: list[str]
-    deleted: list[str]
+    deleted: list[str]  # left the index: gone from the folder, now skipped, or now a duplicate
     unchanged: int
-    chunks_written: int
+    chunks_written: int  # by this sync; chunks of resumed documents were written by the one that stopped
     seconds: float
+    resumed: list[str] = field(default_factory=list)  # staged by an earlier sync that stopped, not re-embedded
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,10 +111,56 @@ def target_version(settings: Settings) -> tuple[int, str]:
     return row.version_id, ("incremental" if row.status == "live" else "build")
 
 
-def sync(folder: Path | None = None, settings: Settings | None = None) -> SyncReport:
-    """Make the target version hold exactly the folder's documents."""
-    from gyre.rag.embedder import as_pgvector, get_embedder
+def plan(
+    folder: Path, max_bytes: int, indexed: dict[str, str]
+) -> tuple[dict[str, str], list[Skipped], dict[str, Path]]:
+    """The folder's indexable files by content hash, and the files skipped with their reasons.
 
+    Every new or changed file is read and parsed here, one at a time (only its hash is kept), so that a bad
+    file is found before anything is written; a file indexed with the same bytes is known to be good.
+    """
+    files = {path.relative_to(folder).as_posix(): path for path in loader.scan(folder)}
+    hashes: dict[str, str] = {}
+    skipped: list[Skipped] = []
+    for source, path in files.items():
+        digest = None
+        try:
+            raw = loader.read(path, max_bytes)
+            digest = loader.content_hash(raw)
+            if indexed.get(source) != digest:
+                loader.load(path, folder, raw)
+        except loader.Unusable as error:
+            skipped.append(Skipped(source, error.reason, error.detail, digest))
+            continue
+        hashes[source] = digest
+    return hashes, skipped, files
+
+
+def _dedupe(hashes: dict[str, str], indexed: dict[str, str]) -> tuple[dict[str, str], list[Skipped]]:
+    """One source per content hash: the one already indexed with it, else the first name in order."""
+    first: dict[str, str] = {}
+    for source in sorted(hashes, key=lambda s: (indexed.get(s) != hashes[s], s)):
+        first.setdefault(hashes[source], source)
+    kept = {source: digest for source, digest in hashes.items() if first[digest] == source}
+    duplicates = [
+        Skipped(source, loader.DUPLICATE, f"the same bytes as {first[digest]}", digest, first[digest])
+        for source, digest in sorted(hashes.items())
+        if first[digest] != source
+    ]
+    return kept, duplicates
+
+
+def sync(
+    folder: Path | None = None,
+    settings: Settings | None = None,
+    *,
+    embedder: TextEmbedder | None = None,
+    chunks_per_write: int = CHUNKS_PER_WRITE,
+) -> SyncReport:
+    """Make the target version hold exactly the folder's usable documents, all at once; see the module notes.
+
+    ``embedder`` defaults to the configured model, loaded once per process.
+    """
     settings = settings or get_settings()
     folder = Path(folder or settings.docs_dir)
     if not folder.is_dir():
@@ -93,72 +168,175 @@ def sync(folder: Path | None = None, settings: Settings | None = None) -> SyncRe
     started = time.perf_counter()
     version_id, kind = target_version(settings)
     with engine().connect() as connection:
-        indexed = dict(connection.execute(query("rag/document_hashes.sql"), {"version_id": version_id}).all())
-    files = {path.relative_to(folder).as_posix(): path for path in loader.scan(folder)}
-    hashes = {source: loader.content_hash(path.read_bytes()) for source, path in files.items()}
-    added = sorted(s for s in files if s not in indexed)
-    changed = sorted(s for s in files if s in indexed and indexed[s] != hashes[s])
-    deleted = sorted(s for s in indexed if s not in files)
-    with engine().begin() as connection:
-        for source in deleted:
-            connection.execute(query("rag/delete_document.sql"), {"version_id": version_id, "source": source})
-    embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch) if added or changed else None
-    written = 0
+        params = {"version_id": version_id}
+        indexed = dict(connection.execute(query("rag/document_hashes.sql"), params).all())
+        staged = dict(connection.execute(query("rag/staged_hashes.sql"), params).all())
+    found, skipped, files = plan(folder, settings.rag_max_file_bytes, indexed)
+    hashes, duplicates = _dedupe(found, indexed)
+    skipped = sorted(skipped + duplicates, key=lambda s: s.source)
+    for item in skipped:
+        log.warning("skipped %s (%s): %s", item.source, item.reason, item.detail)
+    added = sorted(s for s in hashes if s not in indexed)
+    changed = sorted(s for s in hashes if s in indexed and indexed[s] != hashes[s])
+    deleted = sorted(s for s in indexed if s not in hashes)
     todo = added + changed
-    for start in range(0, len(todo), DOCUMENTS_PER_BATCH):
-        documents = [loader.load(files[source], folder) for source in todo[start : start + DOCUMENTS_PER_BATCH]]
-        pieces = [
-            chunker.chunk(d.title, d.text, settings.rag_chunk_words, settings.rag_chunk_overlap) for d in documents
-        ]
-        vectors = embedder.embed([c.embedding_text() for chunks in pieces for c in chunks])
-        offset = 0
-        for document, chunks in zip(documents, pieces, strict=True):
-            rows = [
-                {
-                    "version_id": version_id,
-                    "source": document.source,
-                    "ordinal": c.ordinal,
-                    "heading": c.heading,
-                    "content": c.content,
-                    "category": document.category,
-                    "team": document.team,
-                    "tags": list(document.tags),
-                    "embedding": as_pgvector(vectors[offset + i]),
-                }
-                for i, c in enumerate(chunks)
-            ]
-            offset += len(chunks)
-            with engine().begin() as connection:  # one document at a time: never half a document
-                connection.execute(
-                    query("rag/delete_document.sql"), {"version_id": version_id, "source": document.source}
-                )
-                connection.execute(
-                    query("rag/insert_document.sql"),
-                    {
-                        "version_id": version_id,
-                        "source": document.source,
-                        "content_hash": document.content_hash,
-                        "title": document.title,
-                        "doc_type": document.doc_type,
-                        "category": document.category,
-                        "team": document.team,
-                        "tags": list(document.tags),
-                        "chunks": len(chunks),
-                    },
-                )
-                if rows:
-                    connection.execute(query("rag/insert_chunk.sql"), rows)
-            written += len(rows)
+    resumed = sorted(s for s in todo if staged.get(s) == hashes[s])
+    with engine().begin() as connection:  # staged rows of an earlier sync that no longer match the folder
+        connection.execute(query("rag/discard_staged_documents.sql"), {"version_id": version_id, "keep": resumed})
+        connection.execute(query("rag/discard_staged_chunks.sql"), {"version_id": version_id})
+    if resumed:
+        log.info("resuming: %d of %d documents were staged by a sync that stopped", len(resumed), len(todo))
+    remaining = [s for s in todo if s not in set(resumed)]
+    written, late = 0, []
+    if remaining:
+        if embedder is None:
+            from gyre.rag.embedder import get_embedder
+
+            embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+        written, late = _stage(version_id, folder, files, remaining, settings, embedder, chunks_per_write)
+    if late:  # a file that changed into an unusable one between planning and reading
+        skipped = sorted(skipped + late, key=lambda s: s.source)
+        gone = {s.source for s in late}
+        added, changed = [s for s in added if s not in gone], [s for s in changed if s not in gone]
+        deleted = sorted(set(deleted) | (gone & set(indexed)))
+    _publish(version_id, sorted(set(deleted) | set(changed)), skipped)
+    log.info(
+        "index version %d: %d added, %d changed, %d deleted, %d skipped, %d chunks written",
+        version_id,
+        len(added),
+        len(changed),
+        len(deleted),
+        len(skipped),
+        written,
+    )
     return SyncReport(
         version_id=version_id,
         kind=kind,
         added=added,
         changed=changed,
         deleted=deleted,
-        unchanged=len(files) - len(added) - len(changed),
+        unchanged=len(hashes) - len(added) - len(changed),
         chunks_written=written,
         seconds=round(time.perf_counter() - started, 3),
+        resumed=resumed,
+        skipped=[asdict(s) for s in skipped],
     )
+
+
+def _stage(
+    version_id: int,
+    folder: Path,
+    files: dict[str, Path],
+    sources: list[str],
+    settings: Settings,
+    embedder: TextEmbedder,
+    chunks_per_write: int,
+) -> tuple[int, list[Skipped]]:
+    """Chunk, embed and stage ``sources`` ``chunks_per_write`` chunks at a time; a document's staged row is
+    written with its last chunk or after it, never before. Returns the chunks written and the files found
+    unusable on reading (changed since planning)."""
+    from gyre.rag.embedder import as_pgvector
+
+    pending: list[tuple[loader.Document, chunker.Chunk]] = []
+    complete: list[tuple[loader.Document, int]] = []
+    late: list[Skipped] = []
+    written, done, batch_started = 0, 0, time.perf_counter()
+
+    def flush() -> None:
+        nonlocal written, done, batch_started
+        vectors = embedder.embed([c.embedding_text() for _, c in pending])
+        rows = [
+            {
+                "version_id": version_id,
+                "source": d.source,
+                "ordinal": c.ordinal,
+                "heading": c.heading,
+                "content": c.content,
+                "category": d.category,
+                "team": d.team,
+                "tags": list(d.tags),
+                "embedding": as_pgvector(vector),
+            }
+            for (d, c), vector in zip(pending, vectors, strict=True)
+        ]
+        with engine().begin() as connection:
+            if rows:
+                connection.execute(query("rag/stage_chunk.sql"), rows)
+            if complete:
+                connection.execute(query("rag/stage_document.sql"), [_document_row(version_id, *x) for x in complete])
+        written += len(rows)
+        done += len(complete)
+        seconds = time.perf_counter() - batch_started
+        log.info(
+            "staged %d chunks (%.1f/s); %d of %d documents done, %d chunks so far",
+            len(rows),
+            len(rows) / seconds if seconds else 0.0,
+            done,
+            len(sources),
+            written,
+        )
+        pending.clear()
+        complete.clear()
+        batch_started = time.perf_counter()
+
+    for source in sources:
+        try:
+            document = loader.load(files[source], folder, max_bytes=settings.rag_max_file_bytes)
+        except loader.Unusable as error:
+            late.append(Skipped(source, error.reason, error.detail))
+            log.warning("skipped %s (%s): %s", source, error.reason, error.detail)
+            continue
+        chunks = chunker.chunk(
+            document.title, document.text, settings.rag_chunk_words, settings.rag_chunk_overlap, document.doc_type
+        )
+        for piece in chunks:
+            pending.append((document, piece))
+            if len(pending) >= chunks_per_write:
+                flush()
+        complete.append((document, len(chunks)))
+    if pending or complete:
+        flush()
+    return written, late
+
+
+def _document_row(version_id: int, document: loader.Document, chunks: int) -> dict[str, Any]:
+    return {
+        "version_id": version_id,
+        "source": document.source,
+        "content_hash": document.content_hash,
+        "title": document.title,
+        "doc_type": document.doc_type,
+        "category": document.category,
+        "team": document.team,
+        "tags": list(document.tags),
+        "chunks": chunks,
+    }
+
+
+def _publish(version_id: int, replaced: list[str], skipped: list[Skipped]) -> None:
+    """One transaction: drop replaced and deleted documents, move the staged ones in, record the skipped."""
+    params = {"version_id": version_id}
+    with engine().begin() as connection:
+        connection.execute(query("rag/delete_documents.sql"), {**params, "sources": replaced})
+        connection.execute(query("rag/publish_documents.sql"), params)
+        connection.execute(query("rag/publish_chunks.sql"), params)
+        connection.execute(query("rag/discard_staged_documents.sql"), {**params, "keep": []})
+        connection.execute(query("rag/discard_staged_chunks.sql"), params)
+        _record_skipped(connection, version_id, skipped)
+
+
+def _record_skipped(connection: sa.Connection, version_id: int, skipped: list[Skipped]) -> None:
+    connection.execute(query("rag/clear_skipped.sql"), {"version_id": version_id})
+    if skipped:
+        connection.execute(query("rag/insert_skipped.sql"), [{"version_id": version_id, **asdict(s)} for s in skipped])
+
+
+def skipped_documents(version_id: int) -> list[dict[str, Any]]:
+    """The files the last sync of ``version_id`` did not index, with their reasons."""
+    ensure_schema()
+    with engine().connect() as connection:
+        rows = connection.execute(query("rag/skipped_documents.sql"), {"version_id": version_id}).mappings().all()
+    return [dict(row) for row in rows]
 
 
 def version(version_id: int) -> dict[str, Any] | None:

@@ -1,0 +1,1 @@
+delete from rag_skipped_documents where version_id = :version_id
