@@ -141,6 +141,7 @@ merchant_intraday = _intraday_view(MERCHANT, merchant)
 @on_demand_feature_view(
     sources=[customer_intraday, merchant_intraday, transaction_request],
     schema=[Field(name=name, dtype=Float64) for name in request.INTRADAY_OUTPUTS],
+    tags={"columns": "gyre.features.request:intraday_columns"},
 )
 def intraday_request_features(inputs: pd.DataFrame) -> pd.DataFrame:
     """Time since the entities' previous transactions; the code is gyre.features.request, shared by both paths."""

@@ -121,14 +121,16 @@ def transaction_features(inputs: pd.DataFrame) -> pd.DataFrame:
 INTRADAY_OUTPUTS = ("cust_rt_seconds_since_last_txn", "merch_rt_seconds_since_last_txn")
 
 
-def intraday_features(inputs: pd.DataFrame) -> pd.DataFrame:
+def intraday_columns(inputs: Mapping[str, Column]) -> dict[str, Any]:
     """Seconds since the customer's and the merchant's previous transaction, from the streamed state (the
     intraday views' ``*_rt_last_txn_epoch_s``) and the request's time; null for an entity the stream has not seen."""
     epoch_s = _epoch_s(inputs["event_timestamp"])
-    return pd.DataFrame(
-        {
-            "cust_rt_seconds_since_last_txn": epoch_s - _numbers(inputs["cust_rt_last_txn_epoch_s"]),
-            "merch_rt_seconds_since_last_txn": epoch_s - _numbers(inputs["merch_rt_last_txn_epoch_s"]),
-        },
-        index=inputs.index,
-    )
+    return {
+        "cust_rt_seconds_since_last_txn": epoch_s - _numbers(inputs["cust_rt_last_txn_epoch_s"]),
+        "merch_rt_seconds_since_last_txn": epoch_s - _numbers(inputs["merch_rt_last_txn_epoch_s"]),
+    }
+
+
+def intraday_features(inputs: pd.DataFrame) -> pd.DataFrame:
+    """``intraday_columns`` as Feast's pandas on-demand view calls it."""
+    return pd.DataFrame(intraday_columns(inputs), index=inputs.index)
