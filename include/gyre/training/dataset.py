@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -53,6 +54,19 @@ def spine(window: TrainingWindow) -> pd.DataFrame:
         return pd.read_sql(query("training/spine.sql"), connection, params=params)
 
 
+def spine_chunks(window: TrainingWindow, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The same spine, ``chunk_rows`` at a time from a server-side cursor: memory stays bounded by the chunk."""
+    params = {"start": window.start, "end": window.end, "labels_as_of": window.labels_as_of}
+    with engine().connect().execution_options(stream_results=True, max_row_buffer=chunk_rows) as connection:
+        yield from pd.read_sql(query("training/spine.sql"), connection, params=params, chunksize=chunk_rows)
+
+
+def analyze() -> None:
+    """Fresh planner statistics for the tables the point-in-time join reads."""
+    with engine().begin() as connection:  # a join planned on fresh tables ran 6+ min; analyzed, 1.5 s
+        connection.execute(query("training/analyze.sql"))
+
+
 def feature_store() -> object:
     """The Feast store the features stage defines (``feature_repo/``), configured from Settings."""
     from gyre.features.store import feature_store as configured
@@ -69,17 +83,24 @@ def build_training_set(
     log.info("spine %s: %d transactions, %d labelled fraud", window.key(), len(rows), int(rows[spec.label].sum()))
     if rows.empty:
         return rows
-    with engine().begin() as connection:  # a join planned on fresh tables ran 6+ min; analyzed, 1.5 s
-        connection.execute(query("training/analyze.sql"))
+    analyze()
     store = feature_store()
     service = store.get_feature_service(settings.feature_service)
+    features = historical_features(rows, store, service, (*spec.keys, spec.timestamp, spec.label))
+    return features.sort_values([spec.timestamp, *spec.keys[:1]], kind="stable").reset_index(drop=True)
+
+
+def historical_features(rows: pd.DataFrame, store: object, service: object, carry: tuple[str, ...]) -> pd.DataFrame:
+    """Feast's point-in-time join of ``rows`` for the FeatureService: the ``carry`` columns, then its features.
+
+    Training and batch scoring both read features through here, so they see the same values.
+    """
     features = store.get_historical_features(entity_df=rows, features=service).to_df()
     names = [f.name for projection in service.feature_view_projections for f in projection.features]
-    keep = [c for c in (*spec.keys, spec.timestamp, spec.label) if c in features.columns] + names
     missing = sorted(set(names) - set(features.columns))
     if missing:
-        raise LookupError(f"{settings.feature_service} did not return {missing}")
-    return features[keep].sort_values([spec.timestamp, *spec.keys[:1]], kind="stable").reset_index(drop=True)
+        raise LookupError(f"{service.name} did not return {missing}")
+    return features[[c for c in carry if c in features.columns] + names]
 
 
 def lineage(window: TrainingWindow, request_key: str, settings: Settings | None = None) -> Lineage:
