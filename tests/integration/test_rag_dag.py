@@ -1,7 +1,8 @@
 """The `index_documents` DAG with `dag.test()` against the real Postgres: two runs keep the index in step with
 the folder (first build, evaluated and swapped; then a deleted and an added document synced in place, nothing
-swapped). A new chunk setting built beside the live version is covered in test_rag_index. Airflow's own
-metadata lives in a temporary SQLite database."""
+swapped), and a binary file among them is skipped with its reason in the task log. A new chunk setting built
+beside the live version is covered in test_rag_index. Airflow's own metadata lives in a temporary SQLite
+database."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ run(2)
 def test_two_runs_keep_the_index_in_step_with_the_folder(database_url: str, tmp_path: Path) -> None:
     rag_support.reset_tables()
     folder = rag_support.copy_corpus(tmp_path / "docs", DOCUMENTS)
+    (folder / "runbooks/scan.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # skipped, not fatal
     golden = tmp_path / "golden.json"
     golden.write_text(json.dumps(GOLDEN))
     env = {
@@ -77,6 +79,7 @@ def test_two_runs_keep_the_index_in_step_with_the_folder(database_url: str, tmp_
     runs = [json.loads(x.removeprefix("RESULT ")) for x in result.stdout.splitlines() if x.startswith("RESULT ")]
     assert len(runs) == 2, result.stdout[-2000:] + result.stderr[-3000:]
     assert all(r["state"].endswith("success") for r in runs), runs
+    assert "skipped runbooks/scan.md (binary): NUL byte at offset 8" in result.stdout + result.stderr
     first, second = (r["tasks"] for r in runs)
     assert first["swap"].endswith("success") and first["reject"].endswith("skipped")
     assert second["swap"].endswith("skipped") and second["reject"].endswith("skipped")
