@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     serving_feature_timeout_s: float = Field(
         0.25, gt=0, le=10, description="longest wait for the online store; past it /score answers 503"
     )
+    serving_max_event_skew_days: float = Field(
+        3650, gt=0, description="a transaction stamped further than this from now, either way, gets 422"
+    )
 
     # --- batch inference ---------------------------------------------------------------------------
     batch_chunk_rows: int = Field(

@@ -8,6 +8,7 @@ and a message a caller can act on; an invalid body gets 422 with the failing fie
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 import json
 import logging
@@ -22,7 +23,7 @@ from gyre.rag.api import AskRequest
 from gyre.serving import runtime as runtime_module
 from gyre.serving.features import FeaturesUnavailable
 from gyre.serving.ratelimit import RateLimiter
-from gyre.serving.schema import ScoreRequest, ScoreResult, batch_request
+from gyre.serving.schema import ScoreRequest, ScoreResult, Transaction, batch_request
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ class RequestGuard:
             if scope["method"] not in ("GET", "HEAD"):
                 return await _reply(send, 405, {"error": f"{scope['method']} not allowed"}, {"allow": "GET, HEAD"})
             return await self._readyz(send)
+        if path == "/docs.json" and scope["method"] == "GET":
+            return await self._openapi(scope, receive, send)
         model = self.bodies.get(path)
         if model is None or scope["method"] != "POST":
             return await self.app(scope, receive, send)
@@ -157,19 +160,39 @@ class RequestGuard:
             if len(body) > limit:
                 return await _reply(send, 413, {"error": f"request body larger than {limit} bytes"})
         try:
-            parsed = model.model_validate_json(body)
+            # Strict: `true` or "12.50" for a number is a client bug to report, not a value to guess.
+            parsed = model.model_validate_json(body, strict=True)
         except ValidationError as error:
             if any(e["type"] == "json_invalid" for e in error.errors()):
                 return await _reply(send, 422, {"error": "body is not valid JSON"})
             return await _reply(send, 422, {"error": "invalid request", "detail": _field_errors(error)})
         if scope["path"] in SCORING_ROUTES and run is not None:
-            return await self._score(run, parsed, send)
+            single = isinstance(parsed, ScoreRequest)
+            transactions = [parsed.transaction] if single else parsed.transactions  # type: ignore[attr-defined]
+            if far := self._far_from_now(transactions, single):
+                return await _reply(send, 422, {"error": "invalid request", "detail": far})
+            return await self._score(run, transactions, single, send)
         return await self._forward(scope, body, receive, send)
 
-    async def _score(self, run: runtime_module.Runtime, parsed: BaseModel, send: Send) -> int:
+    def _far_from_now(self, transactions: list[Transaction], single: bool) -> list[dict[str, str]]:
+        """Events stamped decades away are refused: they would be scored and logged as if they were today's."""
+        skew = dt.timedelta(days=self.settings.serving_max_event_skew_days)
+        now = dt.datetime.now(dt.UTC)
+        field = "transaction" if single else "transactions.{}"
+        return [
+            {
+                "field": f"{field.format(i)}.event_timestamp",
+                "message": f"more than {self.settings.serving_max_event_skew_days:g} days from now",
+                "type": "event_timestamp_out_of_range",
+            }
+            for i, transaction in enumerate(transactions)
+            if abs(transaction.event_timestamp - now) > skew
+        ]
+
+    async def _score(
+        self, run: runtime_module.Runtime, transactions: list[Transaction], single: bool, send: Send
+    ) -> int:
         """Score on the event loop: the online read is awaited (with its timeout), nothing else blocks."""
-        single = isinstance(parsed, ScoreRequest)
-        transactions = [parsed.transaction] if single else parsed.transactions  # type: ignore[attr-defined]
         try:
             results = await run.score_async(transactions)
         except runtime_module.NotReady as why:
@@ -200,6 +223,26 @@ class RequestGuard:
 
         await self.app(scope, replay, watch)
         return status
+
+    async def _openapi(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """BentoML's document, rewritten to the contract this guard enforces (gyre.serving.openapi)."""
+        from gyre.serving.openapi import amend
+
+        parts: list[bytes] = []
+        status = 500
+
+        async def keep(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+
+        await self.app(scope, receive, keep)
+        if status != 200:
+            return await _reply(send, status, {"error": "the OpenAPI document is not available"})
+        spec = amend(json.loads(b"".join(parts)), self.bodies)
+        return await _send_json(send, 200, json.dumps(spec).encode())
 
     async def _readyz(self, send: Send) -> int:
         run = runtime_module.current()

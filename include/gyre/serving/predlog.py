@@ -1,8 +1,8 @@
 """The prediction log writer: requests hand rows to a bounded queue; one thread writes them to Postgres in batches.
 
-A request never waits for the database: ``put`` is non-blocking, and a row that finds the queue full, or a
-batch the database refuses, is dropped and counted (``dropped``, exported as a metric) rather than lost
-silently. Monitoring reads this table as the live data of its drift reports.
+A request never waits for the database: ``put`` is non-blocking, rows are written at most ``LINGER_S`` late,
+and a row that finds the queue full, or a batch the database refuses, is dropped and counted (``dropped``,
+exported as a metric) rather than lost silently. Monitoring reads this table as the live data of its drift reports.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from gyre.db import apply_schema, query
 log = logging.getLogger(__name__)
 
 SCHEMA = "serving/schema.sql"
+LINGER_S = 0.2
 INSERT = "serving/insert_prediction.sql"
 
 
@@ -83,9 +84,12 @@ class PredictionLog:
             except queue.Empty:
                 continue
             rows = [first]
+            # Rows wait up to LINGER_S to share one insert: one transaction per request would hold the GIL of
+            # the scoring worker's core for longer than scoring it (seen with py-spy at a few hundred req/s).
+            deadline = time.monotonic() + LINGER_S
             while len(rows) < self._batch:
                 try:
-                    rows.append(self._queue.get_nowait())
+                    rows.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             self._write(rows)

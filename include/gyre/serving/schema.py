@@ -59,6 +59,13 @@ class ScoreResult(BaseModel):
     feature_age_s: float | None = Field(description="age of the freshest online feature row used; null if none")
 
 
+class ErrorBody(BaseModel):
+    """Every refusal of the endpoint: what is wrong, and for an invalid body which fields."""
+
+    error: str
+    detail: list[dict[str, str]] | None = None
+
+
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
