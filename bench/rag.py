@@ -78,8 +78,9 @@ def bench_indexing(copies: int, work: Path) -> tuple[np.ndarray, dict[str, float
     folder = work / "docs"
     for i in range(copies):
         shutil.copytree(ROOT / "docs_corpus", folder / f"copy{i}", ignore=shutil.ignore_patterns("golden_set.json"))
-        for path in (folder / f"copy{i}").rglob("*.*"):  # distinct bytes, so every copy is indexed
-            path.write_text(path.read_text() + f"\n<!-- copy {i} -->\n" if path.suffix == ".md" else path.read_text())
+        for path in (folder / f"copy{i}").rglob("*.*"):  # distinct bytes: identical files are indexed once
+            mark = f"\n<!-- copy {i} -->\n" if path.suffix in (".md", ".html") else f"\n(copy {i})\n"
+            path.write_text(path.read_text() + mark)
     settings = get_settings().model_copy(update={"rag_docs_dir": folder})
     started = time.perf_counter()
     embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
@@ -89,7 +90,7 @@ def bench_indexing(copies: int, work: Path) -> tuple[np.ndarray, dict[str, float
     texts = [
         c.embedding_text()
         for d in documents
-        for c in chunker.chunk(d.title, d.text, settings.rag_chunk_words, settings.rag_chunk_overlap)
+        for c in chunker.chunk(d.title, d.text, settings.rag_chunk_words, settings.rag_chunk_overlap, d.doc_type)
     ]
     started = time.perf_counter()
     vectors = embedder.embed(texts)

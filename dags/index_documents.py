@@ -11,8 +11,9 @@ Runs daily at 02:00 UTC and on demand (trigger it after adding documents). Three
    with their reason in this task's log and in `rag_skipped_documents`. With unchanged embedding and chunk
    settings the live index version is updated in place; a new model or chunk setting fills a new version
    beside the live one.
-2. `evaluate`: recall@5 and MRR on the golden set (`GYRE_RAG_GOLDEN_SET`), for the synced version and the live
-   one, and the gate's verdict.
+2. `evaluate`: recall@5 and MRR on the golden set (`GYRE_RAG_GOLDEN_SET`, default `golden_set.json` in the
+   folder), for the synced version and the live one, and the gate's verdict. A folder without a golden set
+   is not scored: its first version goes live marked "no golden set"; a later one waits for a golden set.
 3. `gate` (branch) -> `swap` (the new version goes live in one transaction) or `reject` (the live version
    stays); nothing to swap when the live version was synced in place.
 

@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     anthropic_max_tokens: int = Field(1024, ge=16, le=8192, description="longest answer generated")
     rag_docs_dir: Path | None = Field(None, description="folder the document index mirrors; default docs_corpus/")
     rag_golden_set: Path | None = Field(
-        None, description="questions with the documents that answer them; default docs_corpus/golden_set.json"
+        None, description="questions with the documents that answer them; default golden_set.json in the folder"
     )
     rag_embedding_model: str = Field(
         "all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (the packaged weights) or a local model directory"
@@ -205,7 +205,7 @@ class Settings(BaseSettings):
 
     @property
     def golden_set(self) -> Path:
-        return self.rag_golden_set or self.project_root / "docs_corpus" / "golden_set.json"
+        return self.rag_golden_set or self.docs_dir / "golden_set.json"
 
 
 def _one_line(error: ValidationError) -> str:

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from gyre.config import Settings, load_settings
-from gyre.db import engine
+from gyre.db import engine, query
 from gyre.rag import indexer
 from gyre.rag.embedder import get_embedder
 from gyre.rag.retrieval import search
@@ -121,6 +121,18 @@ def test_plain_text_comment_lines_stay_text_and_the_title_is_the_file_name(first
     assert "# rotate the zephyrine signing key" in count("select content from rag_chunks where source = :s", s=source)
 
 
+def test_a_second_sync_of_the_same_version_is_refused_while_one_runs(
+    first: indexer.SyncReport, settings: Settings
+) -> None:
+    params = {"version_id": first.version_id}
+    with engine().connect() as running:
+        assert running.execute(query("rag/try_sync_lock.sql"), params).scalar_one()
+        with pytest.raises(RuntimeError, match="another sync of index version"):
+            indexer.sync(settings=settings, embedder=Embedder(settings, fail_on=1))
+        running.execute(query("rag/sync_unlock.sql"), params)
+    assert indexer.sync(settings=settings, embedder=Embedder(settings, fail_on=1)).chunks_written == 0
+
+
 def test_a_sync_that_fails_midway_changes_nothing_and_the_next_one_resumes(
     first: indexer.SyncReport, settings: Settings, folder: Path
 ) -> None:
@@ -163,3 +175,20 @@ def test_a_sync_that_fails_midway_changes_nothing_and_the_next_one_resumes(
     assert count("select count(*) from rag_staged_chunks") + count("select count(*) from rag_staged_documents") == 0
     again = indexer.sync(settings=settings, embedder=Embedder(settings, fail_on=1))
     assert (again.added, again.changed, again.deleted, again.chunks_written) == ([], [], [], 0), "nothing embedded"
+
+
+def test_a_folder_without_a_golden_set_goes_live_unscored_and_then_keeps_its_live_version(
+    first: indexer.SyncReport, settings: Settings, folder: Path
+) -> None:
+    assert settings.golden_set == folder / "golden_set.json" and not settings.golden_set.exists()
+    result = indexer.refresh(settings=settings)
+    assert result["swap"]["swapped"] is True and result["gate"][0].startswith("no golden set")
+    live = indexer.live_version()
+    assert live["version_id"] == first.version_id and live["recall_at_5"] is None
+    recorded = "select gate_reasons->>0 from rag_index_versions where version_id = :v"
+    assert count(recorded, v=first.version_id).startswith("no golden set")
+
+    other = settings.model_copy(update={"rag_chunk_words": 60, "rag_chunk_overlap": 10})
+    rebuilt = indexer.refresh(settings=other)
+    assert rebuilt["swap"]["swapped"] is False and "only replaced after a score" in rebuilt["gate"][0]
+    assert indexer.live_version()["version_id"] == first.version_id

@@ -23,8 +23,8 @@ class GoldenQuestion:
 @dataclass
 class Evaluation:
     version_id: int
-    recall_at_5: float
-    mrr: float
+    recall_at_5: float | None  # None: not scored, the folder has no golden set
+    mrr: float | None
     questions: int
     misses: list[str] = field(default_factory=list)
 

@@ -17,10 +17,12 @@ its reason, logged and recorded in ``rag_skipped_documents``; the other files ar
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -167,6 +169,35 @@ def sync(
         raise FileNotFoundError(f"document folder {folder} does not exist (GYRE_RAG_DOCS_DIR)")
     started = time.perf_counter()
     version_id, kind = target_version(settings)
+    with _sync_lock(version_id):
+        return _sync(version_id, kind, folder, settings, embedder, chunks_per_write, started)
+
+
+@contextlib.contextmanager
+def _sync_lock(version_id: int) -> Iterator[None]:
+    """Refuse a second sync of the same version while one runs; a lost session releases the lock."""
+    params = {"version_id": version_id}
+    with engine().connect() as connection:
+        acquired = connection.execute(query("rag/try_sync_lock.sql"), params).scalar_one()
+        connection.commit()
+        if not acquired:
+            raise RuntimeError(f"another sync of index version {version_id} is running; try again when it ends")
+        try:
+            yield
+        finally:
+            connection.execute(query("rag/sync_unlock.sql"), params)
+            connection.commit()
+
+
+def _sync(
+    version_id: int,
+    kind: str,
+    folder: Path,
+    settings: Settings,
+    embedder: TextEmbedder | None,
+    chunks_per_write: int,
+    started: float,
+) -> SyncReport:
     with engine().connect() as connection:
         params = {"version_id": version_id}
         indexed = dict(connection.execute(query("rag/document_hashes.sql"), params).all())
@@ -356,15 +387,30 @@ def live_version() -> dict[str, Any] | None:
 def evaluate_version(
     version_id: int, settings: Settings | None = None, golden_path: Path | None = None
 ) -> tuple[Evaluation, Evaluation | None, GateDecision]:
-    """Score a version and the live one on the same golden set, record the candidate's result, judge it."""
+    """Score a version and the live one on the same golden set, record the candidate's result, judge it.
+
+    The golden set is ``golden_path``, ``GYRE_RAG_GOLDEN_SET`` (either must exist), or ``golden_set.json`` in the
+    documents folder. A folder without one is not scored: its first version goes live marked "no golden set",
+    so that a team's own folder is served at once; replacing a live version needs a score to compare.
+    """
     settings = settings or get_settings()
-    golden = load_golden_set(Path(golden_path or settings.golden_set))
-    candidate = evaluate(version_id, golden, settings)
+    path = Path(golden_path or settings.golden_set)
     live = live_version()
     live_eval = None
-    if live is not None and live["version_id"] != version_id:
-        live_eval = evaluate(live["version_id"], golden, settings)
-    decision = gate(candidate, live_eval, settings)
+    if golden_path is None and settings.rag_golden_set is None and not path.exists():
+        candidate = Evaluation(version_id, None, None, 0)
+        if live is None or live["version_id"] == version_id:
+            decision = GateDecision(True, [f"no golden set: {path} does not exist, so the version is not scored"])
+        else:
+            reason = f"no golden set: {path} does not exist, and a live version is only replaced after a score"
+            decision = GateDecision(False, [reason])
+        log.warning("index version %d: %s", version_id, decision.reasons[0])
+    else:
+        golden = load_golden_set(path)
+        candidate = evaluate(version_id, golden, settings)
+        if live is not None and live["version_id"] != version_id:
+            live_eval = evaluate(live["version_id"], golden, settings)
+        decision = gate(candidate, live_eval, settings)
     with engine().begin() as connection:
         connection.execute(
             query("rag/record_evaluation.sql"),
@@ -403,6 +449,8 @@ def swap(version_id: int, decision: GateDecision) -> SwapResult:
 def refresh(folder: Path | None = None, settings: Settings | None = None, golden_path: Path | None = None) -> dict:
     """Sync, evaluate and, for a new version, swap: what the ``index_documents`` DAG does, in one call."""
     settings = settings or get_settings()
+    if folder is not None:  # its golden_set.json, unless one is configured
+        settings = settings.model_copy(update={"rag_docs_dir": Path(folder)})
     report = sync(folder, settings)
     candidate, live, decision = evaluate_version(report.version_id, settings, golden_path)
     result = {"sync": report.as_dict(), "evaluation": candidate.as_dict(), "gate": decision.reasons}
