@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -26,6 +27,7 @@ from gyre.serving.schema import ScoreResult, Transaction
 log = logging.getLogger(__name__)
 
 _CURRENT: Runtime | None = None
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class NotReady(RuntimeError):
@@ -74,6 +76,9 @@ class Runtime:
     def start(cls, settings: Settings, **parts: Any) -> Runtime:
         """Build, start the background threads, and make it the process's runtime."""
         global _CURRENT
+        # ONNX Runtime and the Redis read release the GIL; a background thread (the prediction-log writer) that
+        # takes it then keeps it up to the switch interval, 5 ms by default: the request waits that long.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         runtime = cls(settings, **parts)
         runtime.holder.start()
         runtime.predictions.start()
