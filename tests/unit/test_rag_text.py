@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gyre.config import load_settings
-from gyre.rag import chunker, costs, loader, prompt
+from gyre.rag import chunker, costs, indexer, loader, prompt
 from gyre.rag.answers import EXTRACTIVE_LABEL, extractive_answer
 from gyre.rag.evaluation import Evaluation, gate, load_golden_set
 from gyre.rag.retrieval import FilterError, Hit, QuestionError, check_question, filter_params
@@ -98,6 +98,17 @@ def test_unusable_files_raise_their_reason(tmp_path: Path, name: str, raw: bytes
     with pytest.raises(loader.Unusable) as caught:
         loader.load(tmp_path / name, tmp_path, max_bytes=1000)
     assert caught.value.reason == reason and caught.value.detail
+
+
+def test_identical_files_are_indexed_once_under_the_name_already_indexed() -> None:
+    hashes = {"archive/alert-sla.md": "h1", "policies/alert-sla.md": "h1", "policies/other.md": "h2"}
+    kept, duplicates = indexer.dedupe(hashes, {"policies/alert-sla.md": "h1"})
+    assert kept == {"policies/alert-sla.md": "h1", "policies/other.md": "h2"}, "no churn when a copy appears"
+    assert [(d.source, d.reason, d.duplicate_of) for d in duplicates] == [
+        ("archive/alert-sla.md", loader.DUPLICATE, "policies/alert-sla.md")
+    ]
+    first, _ = indexer.dedupe(hashes, {})
+    assert "archive/alert-sla.md" in first and "policies/alert-sla.md" not in first, "else the first name in order"
 
 
 def test_utf8_byte_order_mark_and_crlf_are_read_as_text(tmp_path: Path) -> None:

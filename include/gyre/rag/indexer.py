@@ -138,7 +138,7 @@ def plan(
     return hashes, skipped, files
 
 
-def _dedupe(hashes: dict[str, str], indexed: dict[str, str]) -> tuple[dict[str, str], list[Skipped]]:
+def dedupe(hashes: dict[str, str], indexed: dict[str, str]) -> tuple[dict[str, str], list[Skipped]]:
     """One source per content hash: the one already indexed with it, else the first name in order."""
     first: dict[str, str] = {}
     for source in sorted(hashes, key=lambda s: (indexed.get(s) != hashes[s], s)):
@@ -203,7 +203,7 @@ def _sync(
         indexed = dict(connection.execute(query("rag/document_hashes.sql"), params).all())
         staged = dict(connection.execute(query("rag/staged_hashes.sql"), params).all())
     found, skipped, files = plan(folder, settings.rag_max_file_bytes, indexed)
-    hashes, duplicates = _dedupe(found, indexed)
+    hashes, duplicates = dedupe(found, indexed)
     skipped = sorted(skipped + duplicates, key=lambda s: s.source)
     for item in skipped:
         log.warning("skipped %s (%s): %s", item.source, item.reason, item.detail)
