@@ -1,7 +1,7 @@
 """A fixed-window rate limit per API key, shared by every worker through Redis without a round trip per request.
 
 Each worker counts the requests it admits locally and adds them to the key's window counter in Redis
-(``INCRBY``, which answers the total of every worker) in the background every ``sync_every_s``. A request is
+(``INCRBY``, which answers the total of every worker) in a background task at most every ``sync_every_s``. A request is
 admitted while the last known total plus what this worker admitted since is under the limit, so the check
 costs a dictionary lookup. The price is a bounded overshoot: at most what the other workers admit during one
 sync interval (at 1,000 requests/s and 50 ms, about 50 requests over a limit of thousands). While Redis does
@@ -49,6 +49,7 @@ class RateLimiter:
         self._on_error = on_error
         self._windows: dict[tuple[str, int], _Window] = {}
         self._task: asyncio.Task[None] | None = None
+        self._synced_at = -math.inf
 
     @staticmethod
     def counter(ident: str, slot: int) -> str:
@@ -59,21 +60,22 @@ class RateLimiter:
         now = time.time()
         slot = int(now // self.window_s)
         window = self._windows.setdefault((key_ident(key), slot), _Window())
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._sync_forever())
+        clock = time.monotonic()
+        if clock - self._synced_at >= self.sync_every_s and (self._task is None or self._task.done()):
+            # A short task per interval, started by traffic: nothing runs (or is left pending) while idle.
+            self._synced_at = clock
+            self._task = asyncio.get_running_loop().create_task(self._sync_once())
         if window.known + window.pending >= self.limit:
             return max(1, math.ceil((slot + 1) * self.window_s - now))
         window.pending += 1
         return None
 
-    async def _sync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sync_every_s)
-            try:
-                await self.sync()
-            except Exception as error:  # noqa: BLE001 - keep limiting locally; try again next interval
-                if self._on_error is not None:
-                    self._on_error(error)
+    async def _sync_once(self) -> None:
+        try:
+            await self.sync()
+        except Exception as error:  # noqa: BLE001 - keep limiting locally; try again next interval
+            if self._on_error is not None:
+                self._on_error(error)
 
     async def sync(self) -> None:
         """Add what this worker admitted to Redis and learn every worker's total, for the windows in use."""
