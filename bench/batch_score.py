@@ -17,7 +17,6 @@ endpoint's request path) show why the batch feeds ONNX by column.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
@@ -33,22 +32,15 @@ NOT_INPUTS = {"transaction_id", "customer_id", "merchant_id", "event_timestamp",
 def prepare(rows: int, out: Path) -> dict:
     """Feature rows as Parquet, a fitted pipeline as ONNX and as an MLflow model (outside the timings)."""
     import mlflow.sklearn
-    import pandas as pd
 
     from gyre.config import load_settings
     from gyre.export.onnx import convert
     from gyre.training.pipeline import build_pipeline
-    from gyre.training.synthetic import fraud_frame
+    from gyre.training.synthetic import fraud_rows
     from gyre.training.tracking import _own_types
 
     started = time.perf_counter()
-    chunks, first, total = [], dt.date(2025, 1, 6), 0
-    while total < rows:
-        chunk = fraud_frame(first, 30)
-        chunks.append(chunk)
-        total += len(chunk)
-        first += dt.timedelta(days=30)
-    frame = pd.concat(chunks, ignore_index=True).iloc[:rows]
+    frame = fraud_rows(rows)
     frame.to_parquet(out / "features.parquet", row_group_size=50_000)
     numeric = [c for c in frame.columns if c not in NOT_INPUTS and c not in CATEGORICAL]
     sample = frame.sample(min(len(frame), 50_000), random_state=0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -22,6 +21,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from tests.integration.airflow_support import migrated_airflow_env
 from tests.integration.serving_support import promote, register_versions, serving_env
 
 pytestmark = pytest.mark.integration
@@ -174,19 +174,7 @@ def test_the_dag_scores_a_day_idempotently_and_refuses_unknown_inputs(world: dic
     from gyre.db import engine
     from gyre.registry import models
 
-    env = {
-        **os.environ,
-        "GYRE_MODEL_NAME": world["name"],
-        "GYRE_BATCH_CHUNK_ROWS": "7",
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
-    }
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    env = migrated_airflow_env(tmp_path, DAG_FILE.parent, GYRE_MODEL_NAME=world["name"], GYRE_BATCH_CHUNK_ROWS="7")
     script = _RUN.format(dag_file=str(DAG_FILE), day=DAY2.date().isoformat())
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     logs = result.stdout + result.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -25,6 +24,7 @@ from gyre.training import flow
 from gyre.training.spec import FRAUD
 from gyre.training.synthetic import fraud_frame
 from gyre.training.tracking import Lineage
+from tests.integration.airflow_support import migrated_airflow_env
 from tests.integration.monitoring_support import log_predictions, night_traffic, report_chargebacks
 
 pytestmark = pytest.mark.integration
@@ -86,19 +86,9 @@ def test_one_night_each_way_through_airflow(champion, tmp_path: Path) -> None:
     log_predictions(matured, loaded, tag)
     assert report_chargebacks(matured, tag, dt.timedelta(days=5)) > 10
 
-    env = {
-        **os.environ,
-        "GYRE_MODEL_NAME": settings.model_name,
-        "GYRE_TRAINING_MIN_ROWS": "1000",
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
-    }
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
+    env = migrated_airflow_env(
+        tmp_path, DAG_FILE.parent, GYRE_MODEL_NAME=settings.model_name, GYRE_TRAINING_MIN_ROWS="1000"
     )
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
     nights = [d.isoformat() for d in (CLEAN, DRIFTED, DRIFTED_AGAIN)]
     script = _RUN.format(dag_file=str(DAG_FILE), nights=nights)
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=900)

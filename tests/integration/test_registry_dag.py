@@ -4,7 +4,6 @@ registers nothing (the gate branch and the later steps never run)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gyre.db import apply_schema
+from tests.integration.airflow_support import migrated_airflow_env
 
 pytestmark = pytest.mark.integration
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "train_model.py"
@@ -33,18 +33,7 @@ def test_an_empty_window_fails_clearly_and_registers_nothing(
 
     apply_schema(("ingest/schema.sql",))  # the ingest tables exist, the window holds no rows
     name = f"fraud_dag_{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "GYRE_MODEL_NAME": name,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
-    }
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    env = migrated_airflow_env(tmp_path, DAG_FILE.parent, GYRE_MODEL_NAME=name)
     script = _RUN.format(dag_file=str(DAG_FILE))
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     line = next((x for x in result.stdout.splitlines() if x.startswith("RESULT ")), None)

@@ -152,7 +152,9 @@ class ReadPlan:
         (value,) = python_values_to_proto_values([entity], view.key_type)
         return _redis_key(self.project, EntityKey(join_keys=[view.join_key], entity_values=[value]), self.key_version)
 
-    def rows(self, data: Sequence[dict[str, Any]], replies: Sequence[Sequence[bytes | None]]) -> FeatureRows:
+    def rows(
+        self, data: Sequence[dict[str, Any]], replies: Sequence[Sequence[bytes | None]], source: str
+    ) -> FeatureRows:
         """Decode the replies (Feast's value protos), then run the on-demand views on the columns."""
         from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -182,7 +184,7 @@ class ReadPlan:
                     value = column[i]
                     row[name] = value.item() if hasattr(value, "item") else value
         ages = [round(now - t, 3) if t > 0 else None for t in newest]
-        return FeatureRows(rows, unknown, ages, "")
+        return FeatureRows(rows, unknown, ages, source)
 
 
 _SCALARS = frozenset(("int32_val", "int64_val", "double_val", "float_val", "string_val", "bool_val"))
@@ -278,7 +280,7 @@ class OnlineFeatures:
                 replies = pipe.execute()
         except Exception as error:  # noqa: BLE001 - any Redis failure: the online store is unavailable
             raise self._unavailable(error) from error
-        return self._finish(data, replies)
+        return self.plan.rows(data, replies, self.source)
 
     async def read(self, transactions: Sequence[Transaction]) -> FeatureRows:
         """The same features without blocking the event loop: the Redis round trip is awaited."""
@@ -295,12 +297,7 @@ class OnlineFeatures:
                 replies = await pipe.execute()
         except Exception as error:  # noqa: BLE001 - any Redis failure: the online store is unavailable
             raise self._unavailable(error) from error
-        return self._finish(data, replies)
-
-    def _finish(self, data: list[dict[str, Any]], replies: Sequence[Sequence[bytes | None]]) -> FeatureRows:
-        assert self.plan is not None
-        decoded = self.plan.rows(data, replies)
-        return FeatureRows(decoded.rows, decoded.unknown, decoded.age_s, self.source)
+        return self.plan.rows(data, replies, self.source)
 
     def _without_plan(self, transactions: Sequence[Transaction]) -> FeatureRows:
         if self.store is None:

@@ -172,3 +172,14 @@ def inverted_amount(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     # The ratio to the customer's usual amount follows the broken amount, as the on-demand view would compute it.
     out["amount_to_customer_mean_30d"] = out["amount_to_customer_mean_30d"] * out["txn_amount"] / before
     return out
+
+
+def fraud_rows(rows: int, first: dt.date = dt.date(2025, 1, 6)) -> pd.DataFrame:
+    """At least ``rows`` rows of ``fraud_frame``, built 30 days at a time from ``first`` (the benchmarks' data)."""
+    chunks, total = [], 0
+    while total < rows:
+        chunk = fraud_frame(first, 30)
+        chunks.append(chunk)
+        total += len(chunk)
+        first += dt.timedelta(days=30)
+    return pd.concat(chunks, ignore_index=True).iloc[:rows]
