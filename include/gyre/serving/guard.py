@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import hmac
 import json
-import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -24,8 +23,6 @@ from gyre.serving import runtime as runtime_module
 from gyre.serving.features import FeaturesUnavailable
 from gyre.serving.ratelimit import RateLimiter
 from gyre.serving.schema import ScoreRequest, ScoreResult, Transaction, batch_request
-
-log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -78,6 +75,7 @@ class RequestGuard:
             "/ask_stream": AskRequest,
         }
         self._redis: Any = None
+        self._openapi_doc: bytes | None = None  # the schema is fixed for the process: amended on first request
         self.limiter = RateLimiter(
             settings.serving_rate_limit,
             settings.serving_rate_window_s,
@@ -225,9 +223,11 @@ class RequestGuard:
         return status
 
     async def _openapi(self, scope: Scope, receive: Receive, send: Send) -> int:
-        """BentoML's document, rewritten to the contract this guard enforces (gyre.serving.openapi)."""
+        """BentoML's document, rewritten to the contract this guard enforces (gyre.serving.openapi), once."""
         from gyre.serving.openapi import amend
 
+        if self._openapi_doc is not None:
+            return await _send_json(send, 200, self._openapi_doc)
         parts: list[bytes] = []
         status = 500
 
@@ -241,8 +241,8 @@ class RequestGuard:
         await self.app(scope, receive, keep)
         if status != 200:
             return await _reply(send, status, {"error": "the OpenAPI document is not available"})
-        spec = amend(json.loads(b"".join(parts)), self.bodies)
-        return await _send_json(send, 200, json.dumps(spec).encode())
+        self._openapi_doc = json.dumps(amend(json.loads(b"".join(parts)), self.bodies)).encode()
+        return await _send_json(send, 200, self._openapi_doc)
 
     async def _readyz(self, send: Send) -> int:
         run = runtime_module.current()
