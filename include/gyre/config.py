@@ -143,6 +143,24 @@ class Settings(BaseSettings):
         3650, gt=0, description="a transaction stamped further than this from now, either way, gets 422"
     )
 
+    # --- rollout: how a version that passed the gate goes live ---------------------------------------
+    rollout_mode: Literal["swap", "shadow", "canary"] = Field(
+        "swap",
+        description="swap: champion moves at once; shadow: stays challenger, scored in shadow only; canary: widens",
+    )
+    canary_steps: str = Field(
+        "5,25,50,100", description="percent of customers on the canary per step, rising; reaching 100 completes"
+    )
+    canary_hold_minutes: float = Field(30.0, gt=0, description="how long a step holds before it may widen")
+    canary_min_requests: int = Field(200, ge=1, description="canary requests a step needs before it may widen")
+    canary_max_error_rate: float = Field(0.01, ge=0, le=1, description="share of canary requests that may fail")
+    canary_max_latency_ratio: float = Field(1.5, ge=1, description="canary p99 allowed as a multiple of the champion's")
+    canary_latency_slack_ms: float = Field(5.0, ge=0, description="added to that bound: sub-ms p99s are noise")
+    canary_max_score_psi: float = Field(0.2, gt=0, description="PSI of canary scores against the champion's")
+    canary_max_roc_auc_drop: float = Field(
+        0.05, gt=0, le=1, description="ROC-AUC the canary may lose to the champion on matured labels"
+    )
+
     # --- batch inference ---------------------------------------------------------------------------
     batch_chunk_rows: int = Field(
         50_000, ge=1, description="transactions a batch scores at a time: features, scores and write (bounds memory)"
@@ -186,6 +204,23 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must be an address such as 127.0.0.1")
         return value
+
+    @field_validator("canary_steps")
+    @classmethod
+    def _rising_percents_to_100(cls, value: str) -> str:
+        try:
+            steps = [float(part) for part in value.split(",")]
+        except ValueError:
+            raise ValueError("must be comma-separated percents such as 5,25,50,100") from None
+        if any(not 0 < b <= 100 for b in steps) or any(a >= b for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError("must be rising percents above 0 and at most 100, such as 5,25,50,100")
+        if steps[-1] != 100 or len(steps) < 2:
+            raise ValueError("must end at 100 after at least one smaller share (100 alone is GYRE_ROLLOUT_MODE=swap)")
+        return value
+
+    @property
+    def canary_percents(self) -> tuple[float, ...]:
+        return tuple(float(part) for part in self.canary_steps.split(","))
 
     @property
     def run_dir(self) -> Path:
