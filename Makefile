@@ -18,6 +18,10 @@ $(STAMP): requirements.txt pyproject.toml
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
 	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
 	    || echo "note: install Debian's docker-compose package to check the compose file"
+	@# Debian's chromium runs the analyst console's browser tests (Playwright drives it; no browser download).
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "note: install Debian's chromium package to run the console's browser tests"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python $(WHEELS) -r requirements.txt
