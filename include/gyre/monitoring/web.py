@@ -39,7 +39,8 @@ def list_reports(limit: int = 100) -> list[dict[str, Any]]:
     ]
 
 
-def _decision(row: dict[str, Any]) -> str:
+def describe_decision(row: dict[str, Any]) -> str:
+    """A night's decision in words, as the report index and the console show it."""
     if row["retrain"] is None:
         return "undecided"
     if row["retrain"]:
@@ -63,7 +64,7 @@ def _index_page(rows: list[dict[str, Any]], mlflow: str) -> str:
             + cell(f"{row['drifted_share']:.0%}: {', '.join(row['drifted_features'])}")
             + cell(None if row["prediction_psi"] is None else f"{row['prediction_psi']:.3f}")
             + cell(None if row["roc_auc"] is None else f"{row['roc_auc']:.3f}")
-            + cell(_decision(row))
+            + cell(describe_decision(row))
             + cell("; ".join(row["reasons"] or []))
             + f'<td><a href="{link}">report</a> · <a href="{link}/json">json</a>'
             + (f' · <a href="{html.escape(mlflow)}/#/runs/{html.escape(run)}">mlflow</a>' if run else "")
