@@ -170,9 +170,24 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = None
     anthropic_model: str = "claude-sonnet-4-5"
     anthropic_base_url: str | None = Field(None, description="Messages API endpoint; unset = Anthropic's own")
-    anthropic_max_retries: int = Field(3, ge=0, le=10, description="retries (exponential backoff) before a 503")
-    anthropic_timeout_s: float = Field(30.0, gt=0, description="per-request timeout of the Messages API")
-    anthropic_max_tokens: int = Field(1024, ge=16, le=8192, description="longest answer generated")
+    llm_provider: Literal["anthropic", "openai_compatible"] = Field(
+        "anthropic", description="who writes answers: Claude, or a self-hosted OpenAI-compatible server"
+    )
+    anthropic_max_retries: int = Field(
+        3, ge=0, le=10, description="retries (exponential backoff) before a 503; either provider"
+    )
+    anthropic_timeout_s: float = Field(30.0, gt=0, description="per-request timeout of the model; either provider")
+    anthropic_max_tokens: int = Field(1024, ge=16, le=8192, description="longest answer generated; either provider")
+    llm_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible chat-completions endpoint (vLLM, Ollama, llama.cpp), e.g. http://host:8000/v1",
+    )
+    llm_model: str | None = Field(None, description="the model that endpoint serves")
+    llm_api_key: SecretStr | None = Field(None, repr=False, description="that endpoint's bearer key, if it wants one")
+    llm_input_usd_per_mtok: float = Field(
+        0.0, ge=0, description="what the self-hosted model's input costs per million tokens (counts to the budget)"
+    )
+    llm_output_usd_per_mtok: float = Field(0.0, ge=0, description="what its output costs per million tokens")
     rag_docs_dir: Path | None = Field(None, description="folder the document index mirrors; default docs_corpus/")
     rag_golden_set: Path | None = Field(
         None, description="questions with the documents that answer them; default golden_set.json in the folder"
@@ -197,6 +212,13 @@ class Settings(BaseSettings):
     langfuse_public_key: str | None = Field(None, description="tracing is off unless both keys are set")
     langfuse_secret_key: SecretStr | None = None
     langfuse_base_url: str = Field("https://cloud.langfuse.com", description="Langfuse server (OTLP/HTTP)")
+    rag_judge_sample: int = Field(50, ge=1, le=10_000, description="answers of a day the nightly judge scores")
+    rag_judge_min_faithfulness: float = Field(
+        0.7, ge=0, le=1, description="a day's mean faithfulness below this notifies"
+    )
+    rag_judge_min_relevance: float = Field(
+        0.5, ge=0, le=1, description="a day's mean answer relevance below this notifies"
+    )
 
     @field_validator("bind_host")
     @classmethod
