@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from gyre.config import ConfigError, Settings, load_settings
 from gyre.data.cli import data
-from gyre.demo import DRIFT_SCENARIOS
+from gyre.data.scenarios import DRIFT_SCENARIOS
 from gyre.registry.cli import model
-from gyre.services.credentials import load_or_create, secrets_file
-from gyre.services.process import ServiceError, open_log, pid_alive
-from gyre.services.supervisor import (
-    ALL_SERVICES,
-    StackState,
-    Supervisor,
-    running_state,
-    state_path,
-    stop_running,
-)
+from gyre.services import ALL_SERVICES
 from gyre.streaming.cli import stream
 
-console = Console(stderr=True)
+if TYPE_CHECKING:  # the rest loads when a command runs, so `gyre --help` answers at once
+    from rich.console import Console
+    from rich.table import Table
+
+    from gyre.config import Settings
+    from gyre.services.supervisor import StackState
+
+
+@functools.cache
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -39,6 +40,8 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _settings() -> Settings:
+    from gyre.config import ConfigError, load_settings
+
     try:
         return load_settings()
     except ConfigError as error:
@@ -46,6 +49,10 @@ def _settings() -> Settings:
 
 
 def _services_table(settings: Settings, state: StackState, health: dict[str, bool] | None = None) -> Table:
+    from rich.table import Table
+
+    from gyre.services.credentials import secrets_file
+
     table = Table(title=f"Gyre — data in {settings.home}")
     table.add_column("service")
     table.add_column("state")
@@ -70,8 +77,10 @@ def _services_table(settings: Settings, state: StackState, health: dict[str, boo
 
 
 def _show_first_login(settings: Settings) -> None:
+    from gyre.services.credentials import load_or_create
+
     creds, _ = load_or_create(settings.home)
-    console.print(
+    console().print(
         f"First start: Airflow login [bold]admin[/] / [bold]{creds.airflow_admin_password}[/] "
         "(shown once; kept in the passwords file below)",
         highlight=False,
@@ -103,6 +112,10 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 )
 def up(detach: bool, only: tuple[str, ...], executor: str | None) -> None:
     """Start Postgres+pgvector, Redis, MLflow and Airflow; wait until each is ready."""
+    from gyre.services.credentials import load_or_create
+    from gyre.services.process import ServiceError
+    from gyre.services.supervisor import Supervisor, running_state
+
     if executor:
         os.environ["GYRE_AIRFLOW_EXECUTOR"] = executor  # inherited by a detached supervisor too
     settings = _settings()
@@ -125,18 +138,21 @@ def up(detach: bool, only: tuple[str, ...], executor: str | None) -> None:
 
 
 def _up_foreground(settings: Settings, only: tuple[str, ...]) -> None:
-    supervisor = Supervisor(settings, only or ALL_SERVICES, report=lambda line: console.log(line, highlight=False))
+    from gyre.services.process import ServiceError
+    from gyre.services.supervisor import Supervisor
+
+    supervisor = Supervisor(settings, only or ALL_SERVICES, report=lambda line: console().log(line, highlight=False))
     # Set both: a process started in the background by a non-interactive shell inherits SIGINT ignored.
     signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     failure: str | None = None
     try:
         state = supervisor.up()
-        console.print(_services_table(settings, state))
-        console.print("Press Ctrl-C or run `gyre down` to stop.")
+        console().print(_services_table(settings, state))
+        console().print("Press Ctrl-C or run `gyre down` to stop.")
         failure = supervisor.watch()
     except KeyboardInterrupt:
-        console.log("stop requested")
+        console().log("stop requested")
     except ServiceError as error:
         failure = str(error)
     finally:
@@ -145,11 +161,14 @@ def _up_foreground(settings: Settings, only: tuple[str, ...]) -> None:
         supervisor.down()
     if failure:
         _fail(failure)
-    console.log("all services stopped")
+    console().log("all services stopped")
 
 
 def _up_detached(settings: Settings, only: tuple[str, ...]) -> None:
     """Run the foreground supervisor in its own session, following its log until the stack is ready."""
+    from gyre.services.process import open_log
+    from gyre.services.supervisor import StackState, state_path, stop_running
+
     log_path = settings.logs_dir / "supervisor.log"
     argv = [sys.executable, "-m", "gyre.cli", "up", *(arg for name in only for arg in ("--only", name))]
     offset = log_path.stat().st_size if log_path.exists() else 0
@@ -163,12 +182,12 @@ def _up_detached(settings: Settings, only: tuple[str, ...]) -> None:
             env={**os.environ, "COLUMNS": "120"},
         )
     deadline = time.monotonic() + settings.startup_timeout_s * 2
-    with console.status("starting Gyre…") as status:
+    with console().status("starting Gyre…") as status:
         while time.monotonic() < deadline:
             state = StackState.read(state_path(settings))
             if state and state.ready and state.supervisor_pid == child.pid:
-                console.print(_services_table(settings, state))
-                console.print(f"Running in the background (pid {child.pid}); `gyre down` stops it. Log: {log_path}")
+                console().print(_services_table(settings, state))
+                console().print(f"Running in the background (pid {child.pid}); `gyre down` stops it. Log: {log_path}")
                 return
             if child.poll() is not None:
                 tail = log_path.read_text(errors="replace")[offset:][-3000:]
@@ -184,10 +203,13 @@ def _up_detached(settings: Settings, only: tuple[str, ...]) -> None:
 @main.command()
 def status() -> None:
     """Show each service and whether it answers its health check; exit 1 if any does not."""
+    from gyre.services.process import pid_alive
+    from gyre.services.supervisor import Supervisor, running_state
+
     settings = _settings()
     state = running_state(settings)
     if state is None:
-        console.print("Gyre is not running. `gyre up` starts it.")
+        console().print("Gyre is not running. `gyre up` starts it.")
         sys.exit(1)
     supervisor = Supervisor(settings, [record.name for record in state.services], report=lambda _: None)
     health: dict[str, bool] = {}
@@ -197,19 +219,21 @@ def status() -> None:
             health[service.name] = (record.external or all(map(pid_alive, record.pids))) and service.ready()
         except Exception:  # noqa: BLE001 - any failure of the probe is "unhealthy"
             health[service.name] = False
-    console.print(_services_table(settings, state, health))
+    console().print(_services_table(settings, state, health))
     if not state.ready:
-        console.print("still starting…")
+        console().print("still starting…")
     sys.exit(0 if state.ready and all(health.values()) else 1)
 
 
 @main.command()
 def down() -> None:
     """Stop every service: Airflow first, the databases last."""
+    from gyre.services.supervisor import stop_running
+
     settings = _settings()
-    with console.status("stopping Gyre…"):
+    with console().status("stopping Gyre…"):
         stopped = stop_running(settings)
-    console.print("Gyre stopped." if stopped else "Gyre was not running.")
+    console().print("Gyre stopped." if stopped else "Gyre was not running.")
 
 
 @main.command()
@@ -223,15 +247,16 @@ def down() -> None:
 def demo(scenario: str) -> None:
     """On a running platform: backfill, train, serve, inject drift, and watch the loop retrain and swap by itself."""
     from gyre.demo import Demo, DemoError, summary
+    from gyre.services.supervisor import running_state
 
     settings = _settings()
     if running_state(settings) is None:
         _fail("Gyre is not running; start it with `gyre up --detach` (or `make demo`, which does both)")
     try:
-        result = Demo(settings, scenario, console).run()
+        result = Demo(settings, scenario, console()).run()
     except DemoError as error:
         _fail(str(error))
-    console.print(summary(result, settings))
+    console().print(summary(result, settings))
 
 
 main.add_command(data)

@@ -40,7 +40,6 @@ from gyre.services.airflow_api import AirflowClient
 # move, and the champion's ROC-AUC on the matured night falls far beyond its sampling error (0.945 -> 0.452); the
 # retrained model beats it at the gate. amount_inflation and new_mcc_mix are detected in the features, but the
 # champion still ranks fraud as well as a retrained model, so the gate keeps it.
-DRIFT_SCENARIOS = ("concept_drift", "amount_inflation", "new_mcc_mix")
 DAGS = ("ingest_transactions", "build_features", "train_model", "monitor_drift", "deploy_model")
 DAY = dt.timedelta(days=1)
 # The longest feature window, plus the holdout's share of a training window: the champion's holdout must not

@@ -59,6 +59,9 @@ def test_one_interval_loads_both_feeds_and_updates_the_asset(conninfo: str, tmp_
     line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))
     outcome = json.loads(line.removeprefix("RESULT "))
     assert outcome["state"].endswith("success"), result.stdout[-3000:] + result.stderr[-3000:]
+    logs = result.stdout + result.stderr
+    assert "quarantined; digest" in logs, "the task logs are part of the output"
+    assert "Skipping registering function" not in logs, "Great Expectations' import chatter is silenced"
     by_feed = {event["feed"]: event for event in outcome["events"]}
     assert set(by_feed) == {"transactions", "labels"}
     with psycopg.connect(conninfo) as conn:

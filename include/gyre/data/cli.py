@@ -10,9 +10,15 @@ from pathlib import Path
 
 import click
 
-from gyre.data.source import SCENARIOS
+from gyre.data.scenarios import SCENARIOS
 
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+class InputMissing(click.ClickException):
+    """What a command reads is not there: one ``Error:`` line and exit code 2, as for a bad argument."""
+
+    exit_code = 2
 
 
 def _days(start: dt.datetime, end: dt.datetime | None) -> list[dt.date]:
@@ -68,7 +74,12 @@ def ingest(
     start: dt.datetime, end: dt.datetime | None, feed: tuple[str, ...], landing: Path | None, report: Path | None
 ) -> None:
     """Validate and load days from the landing zone (what the Airflow DAG does, one interval at a time)."""
-    from gyre.ingest.load import BatchRejected
+    from gyre.config import get_settings
+
+    landing = landing or get_settings().landing
+    if not landing.is_dir():  # said before Great Expectations and pandas load
+        raise InputMissing(f"no landing folder {landing}; `gyre data generate` writes one, or pass --landing")
+    from gyre.ingest.load import BatchRejected, LandingMissing
     from gyre.ingest.load import ingest as run
     from gyre.ingest.reader import FileUnreadable
 
@@ -77,6 +88,8 @@ def ingest(
         for name in feed:
             try:
                 result = run(name, day, landing=landing)
+            except LandingMissing as error:
+                raise InputMissing(str(error)) from None
             except (BatchRejected, FileUnreadable) as error:
                 raise click.ClickException(str(error)) from None
             summary.append({"feed": name, "day": day.isoformat(), "digest": result.digest,

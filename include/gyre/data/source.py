@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gyre.data.scenarios import SCENARIOS
 from gyre.validation.contract import CHARGEBACK_REASONS
 
 # Merchant category codes with the median ticket (in the merchant's currency) and the share of e-commerce.
@@ -50,15 +51,6 @@ COUNTRIES: dict[str, tuple[float, str]] = {  # share of customers, currency
 HOURLY = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 3.5, 4, 4.5, 5, 6, 5.5, 4.5, 4.5, 5, 6, 6.5, 6, 5, 4, 3, 2])
 WEEKLY = np.array([0.95, 0.97, 1.0, 1.02, 1.10, 1.15, 0.85])
 
-SCENARIOS: dict[str, str] = {
-    "baseline": "normal traffic",
-    "amount_inflation": "every amount 30 % higher (prices moved; the model's amount features drift)",
-    "new_mcc_mix": "digital goods, electronics and gambling take a much larger share of traffic",
-    "concept_drift": "fraud moves to account takeover: domestic, daytime, new cards, electronics and transfers",
-    "amounts_in_cents": "upstream bug: amounts exported in cents",
-    "null_spike": "upstream bug: a third of merchant ids and amounts are empty",
-    "renamed_column": "upstream bug: column `amount` exported as `amt`",
-}
 MAX_LABEL_DELAY_DAYS = 30
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from gyre.config import get_settings
-
 
 @click.group()
 def model() -> None:
@@ -24,6 +22,7 @@ def history(name: str | None, limit: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from gyre.config import get_settings
     from gyre.registry.audit import history as moves
 
     name = name or get_settings().model_name
@@ -49,6 +48,7 @@ def history(name: str | None, limit: int) -> None:
 @click.option("--reason", default="manual rollback", show_default=True)
 def rollback(name: str | None, reason: str) -> None:
     """Point `champion` back at `previous-champion` (and keep the rolled-back version as the new previous)."""
+    from gyre.config import get_settings
     from gyre.registry.models import RollbackImpossible
     from gyre.registry.models import rollback as roll
 
@@ -65,6 +65,7 @@ def rollback(name: str | None, reason: str) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def training_set(end: datetime, out: Path) -> None:
     """Write the window's training set (spine + Feast features) to Parquet; needs the running stack."""
+    from gyre.config import get_settings
     from gyre.training.dataset import TrainingWindow, build_training_set
 
     settings = get_settings()
@@ -82,6 +83,7 @@ def train(source: Path, out: Path) -> None:
     """Train from a Parquet training set, outside Airflow and the registry: metrics, card, plots, ONNX."""
     import pandas as pd
 
+    from gyre.config import get_settings
     from gyre.export.onnx import OnnxScorer, convert, parity
     from gyre.training.report import model_card, plots
     from gyre.training.spec import FRAUD

@@ -53,6 +53,10 @@ def airflow_env(settings: Settings, creds: Credentials) -> dict[str, str]:
         # with its login (the server refuses anonymous calls).
         "MLFLOW_TRACKING_URI": mlflow_url(settings),
         **mlflow_client_env(settings),
+        # A task log says what the task did: no progress bars for artifact downloads (MLflow logs them at
+        # ERROR), and no deprecation warnings from the libraries (ours are fixed where they arise).
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::PendingDeprecationWarning",
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.project_root / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.project_root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

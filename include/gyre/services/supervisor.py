@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gyre.config import Settings
+from gyre.services import ALL_SERVICES
 from gyre.services.airflow import EmbeddedAirflow
 from gyre.services.credentials import load_or_create
 from gyre.services.endpoints import without_password
@@ -32,7 +33,6 @@ from gyre.services.redis import EmbeddedRedis
 from gyre.services.serving import EmbeddedServing
 from gyre.services.stream_consumer import EmbeddedStreamConsumer
 
-ALL_SERVICES = ("postgres", "redis", "mlflow", "feast", "stream", "serving", "airflow")
 STORES = ("postgres", "redis")  # started first, one by one: every other service keeps its state in them
 
 

@@ -10,10 +10,12 @@ import datetime as dt
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from gyre.config import Settings, get_settings
+if TYPE_CHECKING:
+    from gyre.config import Settings
 
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -22,6 +24,7 @@ def build_consumer(settings: Settings | None = None, name: str | None = None, me
     """The consumer of Gyre's stream on Gyre's Redis, pushing through Gyre's Feast store."""
     import redis
 
+    from gyre.config import get_settings
     from gyre.services.endpoints import redis_url
     from gyre.streaming.consumer import Consumer
     from gyre.streaming.sink import FeastSink
@@ -54,6 +57,7 @@ def consume(name: str | None = None, until_idle: float | None = None) -> None:
     """Read the stream, update the aggregates exactly once, push them online through Feast."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gyre.config import get_settings
     from gyre.streaming.metrics import StreamMetrics
 
     settings = get_settings()
@@ -100,6 +104,7 @@ def dead_letters(count: int) -> None:
     """The oldest events on the dead-letter stream, with their reasons."""
     import redis
 
+    from gyre.config import get_settings
     from gyre.services.endpoints import redis_url
     from gyre.streaming.stream import REASON_FIELD, RedisStream
 
