@@ -14,6 +14,7 @@ import click
 
 from gyre.data.cli import data
 from gyre.data.scenarios import DRIFT_SCENARIOS
+from gyre.rag.cli import rag
 from gyre.registry.cli import model
 from gyre.services import ALL_SERVICES
 from gyre.streaming.cli import stream
@@ -261,6 +262,7 @@ def demo(scenario: str) -> None:
 
 main.add_command(data)
 main.add_command(model)
+main.add_command(rag)
 main.add_command(stream)
 
 if __name__ == "__main__":

@@ -174,6 +174,32 @@ def test_extractive_answer_is_labelled_and_cited() -> None:
     assert "I don't know" in extractive_answer("Capital of Mongolia?", hits, "no key")
 
 
+TABLE = (
+    "| queue | loss | first action within |\n|---|:---:|---|\n| high value | > 10,000 | 15 minutes |\n"
+    "| standard | <= 10,000 | 4 hours |\n\n> Note: weekend alerts follow the same clock for every queue."
+)
+
+
+def test_extractive_passages_come_from_any_rank_keep_table_rows_and_are_not_repeated() -> None:
+    filler = [_hit(n, f"Dispute {n} paperwork is filed by the back office team every month.") for n in (1, 2, 3)]
+    answer = _hit(4, "Cards reported stolen are blocked by the issuer at once, before any refund is considered.")
+    text = extractive_answer("When are stolen cards blocked?", [*filler, answer, _hit(5, "x")], "no key")
+    assert "blocked by the issuer at once, before any refund is considered. [4]" in text
+    assert "[1]" not in text and "[5]" not in text
+
+    rows = extractive_answer("Which queue handles a loss over 10,000?", [_hit(1, TABLE)], "no key")
+    assert "queue: high value; loss: > 10,000; first action within: 15 minutes" in rows
+    assert "loss: <= 10,000" in rows and "---" not in rows
+    assert "Note: weekend alerts follow the same clock" in extractive_answer("weekend alerts?", [_hit(1, TABLE)], "k")
+    below_header = [_hit(1, "| high value | > 10,000 | 15 minutes |\n| standard | <= 10,000 | 4 hours |")]
+    assert "high value | > 10,000 | 15 minutes" in extractive_answer("high value loss queue?", below_header, "k")
+
+    shared = "Freeze the merchant's settlement account before calling the acquirer about the cash-out."
+    first, second = _hit(1, f"ATM cash-out steps. {shared}"), _hit(2, f"{shared[20:]} Then file the report.")
+    overlapping = extractive_answer("Freeze the settlement account after an ATM cash-out?", [first, second], "k")
+    assert overlapping.count("settlement account before calling") == 1, overlapping
+
+
 def test_cost_counts_cache_reads_and_writes() -> None:
     usage = costs.Usage(
         input_tokens=1_000_000, output_tokens=100_000, cache_read_tokens=2_000_000, cache_write_tokens=400_000
@@ -221,3 +247,33 @@ def test_shipped_corpus_and_golden_set() -> None:
     categories = {loader.load(p, CORPUS).category for p in documents}
     assert categories == {"runbook", "policy", "glossary", "howto"}
     assert json.loads((CORPUS / "golden_set.json").read_text())["questions"][0]["documents"]
+
+
+def test_gyre_rag_golden_drafts_a_reviewable_golden_set_beside_the_documents(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gyre.cli import main
+
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops/rotation.md").write_text(
+        "# Key rotation\n\nIntro line.\n\n## Before you start\n\n"
+        "Stop the fraud agent on every host first, and tell the on-call analyst in the channel.\n\n"
+        "## Rotating\n\nRun fraud-agent rotate-key for each region, one region at a time, then restart it.\n"
+    )
+    (tmp_path / "notes.txt").write_text("# not a heading\nZephyrine ledgers are reconciled every night by batch.\n")
+    (tmp_path / "broken.md").write_bytes(b"\x00\x01binary")
+    result = CliRunner().invoke(main, ["rag", "golden", "--folder", str(tmp_path)], env={"GYRE_RAG_DOCS_DIR": ""})
+    assert result.exit_code == 0, result.output
+    draft = tmp_path / "golden_set.draft.json"
+    assert "2 documents" in result.output and not (tmp_path / "golden_set.json").exists()
+    questions = load_golden_set(draft)  # the draft reads as a golden set once reviewed and renamed
+    asked = {q.question: q.documents for q in questions}
+    assert asked["What does Key rotation say about Before you start?"] == ("ops/rotation.md",)
+    assert asked["What does Key rotation say about Rotating?"] == ("ops/rotation.md",)
+    text = [q for q, d in asked.items() if d == ("notes.txt",)]
+    assert len(text) == 1 and text[0].startswith("What does notes say about "), "plain text: titled by its name"
+    assert json.loads(draft.read_text())["draft"].startswith("Drafted from the documents")
+    refused = CliRunner().invoke(
+        main, ["rag", "golden", "--folder", str(tmp_path), "--output", str(draft.parent / "golden_set.json")]
+    )
+    assert refused.exit_code != 0 and not (tmp_path / "golden_set.json").exists()

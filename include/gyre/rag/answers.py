@@ -24,7 +24,9 @@ from gyre.rag.retrieval import Hit, check_question, filter_params, search
 Mode = Literal["generated", "extractive"]
 EXTRACTIVE_LABEL = "Extractive answer"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_ITEM = re.compile(r"^(?:[-*+]|\d+\.|\|)\s*")
+_ITEM = re.compile(r"^(?:[-*+]|\d+\.)\s+")
+_QUOTE = re.compile(r"^(?:>\s?)+")
+_RULE = re.compile(r":?-{3,}:?")
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 _STOP = frozenset(
     [
@@ -142,35 +144,77 @@ def _terms(text: str) -> set[str]:
     return {w[:6] for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
+def _cells(line: str) -> list[str]:
+    return [cell.strip().replace("**", "").replace("`", "") for cell in line.strip().strip("|").split("|")]
+
+
+def _is_rule(line: str) -> bool:
+    """The |---|:---:| line under a table's header."""
+    return line.startswith("|") and all(_RULE.fullmatch(cell) for cell in _cells(line))
+
+
 def sentences(content: str) -> list[str]:
-    """Sentences of a chunk: hard-wrapped lines joined, list items and table rows kept apart, markup dropped."""
-    out = []
+    """Passages of a chunk: sentences of prose (hard-wrapped lines joined, list items apart, markup dropped),
+    and each table row whole, as ``header: cell`` pairs, its cells untouched (``> 10,000`` keeps its sign)."""
+    out: list[str] = []
     for block in re.split(r"\n\s*\n", content):
         lines = [line.strip() for line in block.splitlines() if line.strip()]
+        header: list[str] = []
         items: list[str] = []
-        for line in lines:
+        for line, following in zip(lines, [*lines[1:], ""], strict=True):
+            if line.startswith("|"):
+                cells = _cells(line)
+                if _is_rule(following):  # a header row (a chunk may begin below it: rows then stand alone)
+                    header = cells
+                elif not _is_rule(line):
+                    named = len(header) == len(cells)
+                    out.append(
+                        "; ".join(f"{h}: {c}" for h, c in zip(header, cells, strict=True))
+                        if named
+                        else " | ".join(cells)
+                    )
+                continue
+            line = _QUOTE.sub("", line)  # a block quote's marker, not a "greater than" in the text
             if _ITEM.match(line) or not items:
                 items.append(line)
             else:
                 items[-1] += " " + line
         for item in items:
-            item = _ITEM.sub("", item).replace("**", "").replace("`", "").strip(" |#>")
+            item = _ITEM.sub("", item).replace("**", "").replace("`", "").strip(" #")
             out.extend(s.strip() for s in _SENTENCE.split(item) if len(s.split()) >= 4)
     return out
 
 
-def extractive_answer(question: str, hits: Sequence[Hit], note: str, per_chunk: int = 2, chunks: int = 3) -> str:
-    """The sentences of the top chunks that share most terms with the question, each cited [n]."""
+def _overlaps(a: str, b: str) -> bool:
+    """The same text, or one inside the other: a sentence cut by a chunk window, repeated in the next chunk."""
+    a, b = " ".join(_WORD.findall(a.lower())), " ".join(_WORD.findall(b.lower()))
+    return a in b or b in a
+
+
+def extractive_answer(question: str, hits: Sequence[Hit], note: str, per_chunk: int = 2, passages: int = 3) -> str:
+    """The passages of all retrieved chunks that share most terms with the question, each cited [n].
+
+    Every chunk is read, so the passage holding the answer is quoted even when its chunk ranks low; a passage
+    already quoted (overlapping chunks repeat text) is not quoted again under a second citation.
+    """
     wanted = _terms(question)
-    lines = []
-    for n, hit in enumerate(hits[:chunks], start=1):
-        scored = [(len(_terms(s) & wanted), i, s) for i, s in enumerate(sentences(hit.content))]
-        best = sorted((x for x in scored if x[0] > 0), key=lambda x: (-x[0], x[1]))[:per_chunk]
-        if best:
-            text = " ".join(s for _, _, s in sorted(best, key=lambda x: x[1]))
-            lines.append(f"- {text} [{n}]")
-    if not lines:
+    scored = [
+        (len(_terms(s) & wanted), -n, -i, n, s)
+        for n, hit in enumerate(hits, start=1)
+        for i, s in enumerate(sentences(hit.content))
+    ]
+    chosen: list[tuple[int, int, str]] = []  # (citation, order in the chunk, passage)
+    for shared, _, order, n, passage in sorted(scored, reverse=True):
+        if shared == 0 or len(chosen) == passages:
+            break
+        if sum(c == n for c, _, _ in chosen) < per_chunk and not any(_overlaps(passage, p) for _, _, p in chosen):
+            chosen.append((n, -order, passage))
+    if not chosen:
         return f"{EXTRACTIVE_LABEL} ({note}): {prompt.DONT_KNOW}: no indexed document matches this question."
+    lines = []
+    for n in sorted({c for c, _, _ in chosen}):
+        text = " ".join(p for _, _, p in sorted(x for x in chosen if x[0] == n))
+        lines.append(f"- {text} [{n}]")
     return f"{EXTRACTIVE_LABEL} ({note}); the most relevant passages, quoted from the documents:\n\n" + "\n".join(lines)
 
 
