@@ -2,7 +2,8 @@
 
 POST /score and /score_batch (and /ask, /ask_stream: answers from the document index, ``gyre.rag``) need an
 ``X-API-Key`` and share its rate limit; /healthz says the process is alive, /readyz whether the
-champion is loaded and Redis answers (and why not), /metrics is Prometheus. The work lives in ``gyre.serving``.
+champion is loaded and Redis answers (and why not), /metrics is Prometheus. /console/ is the analyst console
+(``gyre.console``). The work lives in ``gyre.serving``.
 """
 
 from collections.abc import Generator
@@ -12,6 +13,8 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 
 from gyre.config import get_settings
+from gyre.console.app import CONSOLE_PREFIX
+from gyre.console.app import create_app as console_app
 from gyre.rag import api as answers
 from gyre.serving.features import FeaturesUnavailable
 from gyre.serving.guard import RequestGuard
@@ -78,3 +81,4 @@ class FraudScorer:
 
 
 FraudScorer.add_asgi_middleware(RequestGuard, settings=settings)
+FraudScorer.mount_asgi_app(console_app(settings), path=CONSOLE_PREFIX, name="console")

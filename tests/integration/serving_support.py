@@ -82,13 +82,45 @@ def asgi_client(service: type) -> Iterator[object]:
     BentoML's traffic middleware registers its metrics on Prometheus' process-wide registry when the app
     starts; a second app in the same test session would find them taken. They are released on the way out.
     """
-    from prometheus_client import REGISTRY
     from starlette.testclient import TestClient
 
     with TestClient(service.to_asgi()) as client:
         try:
             yield client
         finally:
-            for collector in list(REGISTRY._collector_to_names):
-                if any(name.startswith("bentoml_") for name in REGISTRY._collector_to_names[collector]):
-                    REGISTRY.unregister(collector)
+            _release_bentoml_metrics()
+
+
+@contextmanager
+def http_server(service: type, timeout_s: float = 60.0) -> Iterator[str]:
+    """``service.to_asgi()`` served by uvicorn on a free loopback port in this process, for a real browser or
+    client; yields its base URL once it answers. Released like ``asgi_client``."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from gyre.services.process import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(service.to_asgi(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="test-http-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start (see the log above)"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        _release_bentoml_metrics()
+
+
+def _release_bentoml_metrics() -> None:
+    from prometheus_client import REGISTRY
+
+    for collector in list(REGISTRY._collector_to_names):
+        if any(name.startswith("bentoml_") for name in REGISTRY._collector_to_names[collector]):
+            REGISTRY.unregister(collector)
