@@ -7,7 +7,8 @@ whenever monitoring emits the Asset `retrain_request`. One task per step:
 1. `plan`: the training window (it ends `GYRE_TRAINING_LABEL_DELAY_DAYS` before the run, so chargebacks
    have arrived) and the request key that makes the run idempotent;
 2. `training_set`: spine of labelled transactions + Feast historical features of FeatureService
-   `GYRE_FEATURE_SERVICE`, written to Parquet; an empty or too-small window fails here, registering nothing;
+   `GYRE_FEATURE_SERVICE`, written to Parquet; a window without rows skips the run (no data yet), a too-small
+   one fails here, registering nothing;
 3. `train`: time split, calibrated pipeline, metrics, threshold, plots, model card, lineage, all in MLflow;
 4. `export_onnx`: the whole pipeline as ONNX, parity on the frozen holdout (a failure makes it unpromotable);
 5. `register`: a model version, alias `challenger`;
@@ -92,6 +93,10 @@ def train_model() -> None:
         if find_request(settings.model_name, plan["request_key"]) is not None:
             return {"path": None, "lineage": {"request_key": plan["request_key"]}}
         frame = dataset.build_training_set(window, FRAUD, settings)
+        if frame.empty:  # no data yet (a fresh home's first tick): nothing to learn from is not a failure
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"{window.key()}: training window holds 0 rows; nothing to train")
         try:
             check_size(frame, FRAUD.label, settings.training_min_rows, settings.training_min_positives)
         except TrainingSetTooSmall as error:

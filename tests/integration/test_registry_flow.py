@@ -71,6 +71,9 @@ def test_a_model_on_fresher_data_that_beats_the_margin_is_promoted(story, settin
     assert models.version_of(settings.model_name, models.PREVIOUS) == first.version
     gain = second.decision.metrics["challenger_pr_auc"] - second.decision.metrics["champion_pr_auc"]
     assert gain >= settings.gate_pr_auc_margin
+    # each promotion cleared `challenger`, so serving never shadows the champion against itself
+    cleared = [m for m in audit.history(settings.model_name) if m.alias == models.CHALLENGER and m.to_version is None]
+    assert sorted(m.from_version for m in cleared) == sorted([first.version, second.version])
 
 
 def test_a_weaker_challenger_is_rejected_and_production_is_untouched(story, settings) -> None:

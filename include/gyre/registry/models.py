@@ -1,7 +1,8 @@
 """The MLflow model registry as Gyre uses it: versions carry lineage tags, aliases are the deployment.
 
-``challenger`` points at the newest candidate, ``champion`` at what serves, ``previous-champion`` at what
-served before it (the rollback target). Stages are never used. Every alias move is audited.
+``challenger`` points at the newest candidate until it is promoted, ``champion`` at what serves,
+``previous-champion`` at what served before it (the rollback target). Stages are never used. Every alias move
+is audited.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ def promote(name: str, version: str, reason: str, metrics: dict[str, object]) ->
         audit.record(name, "promote", f"version {old} stepped down for {version}", PREVIOUS, old_previous, old, metrics)
     client().set_registered_model_alias(name, CHAMPION, version)
     audit.record(name, "promote", reason, CHAMPION, old, version, metrics)
+    if version_of(name, CHALLENGER) == version:  # else serving would shadow the champion against itself
+        client().delete_registered_model_alias(name, CHALLENGER)
+        audit.record(name, "promote", f"version {version} is the champion now", CHALLENGER, version, None)
     log.info("champion of %s: %s -> %s", name, old, version)
 
 
