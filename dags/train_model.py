@@ -13,7 +13,9 @@ whenever monitoring emits the Asset `retrain_request`. One task per step:
 4. `export_onnx`: the whole pipeline as ONNX, parity on the frozen holdout (a failure makes it unpromotable);
 5. `register`: a model version, alias `challenger`;
 6. `gate` (branch): challenger vs `champion` on the same holdout, behavioural tests, floor for a first model;
-7. `promote` (moves `champion`, keeps `previous-champion`, updates Asset `champion_model`) or `reject`.
+7. `promote` (moves `champion`, keeps `previous-champion`, updates Asset `champion_model`) or `reject`; with
+   `GYRE_ROLLOUT_MODE=canary` or `shadow`, `roll_out` instead of `promote`: the version becomes the `canary` on a
+   share of traffic (DAG `canary_rollout` widens or rolls it back), or stays `challenger`, scored in shadow only.
 
 Every alias move lands in the audit table: `gyre model history`; `gyre model rollback` undoes a promotion.
 Re-running a request (same `request_id`, same asset event, or same window) reuses its run and version.
@@ -137,11 +139,14 @@ def train_model() -> None:
 
     @task.branch
     def gate(version: str, ti=None) -> str:  # noqa: ANN001
+        from gyre.config import get_settings
         from gyre.training.flow import gate as judge
 
         decision = judge(version)
         ti.xcom_push(key="decision", value={"summary": decision.summary, "metrics": decision.metrics})
-        return "promote" if decision.promote else "reject"
+        if not decision.promote:
+            return "reject"
+        return "promote" if get_settings().rollout_mode == "swap" else "roll_out"
 
     @task(outlets=[CHAMPION_MODEL])
     def promote(version: str, ti=None, outlet_events=None) -> None:  # noqa: ANN001
@@ -155,6 +160,15 @@ def train_model() -> None:
         _close_request(ti, "promoted", f"{name} version {version} is the champion: {decision['summary']}")
 
     @task
+    def roll_out(version: str, ti=None) -> None:  # noqa: ANN001
+        from gyre.config import get_settings
+        from gyre.rollout import go_live
+
+        decision = ti.xcom_pull(task_ids="gate", key="decision")
+        mode = get_settings().rollout_mode
+        _close_request(ti, mode, go_live(version, decision["summary"], decision["metrics"]))
+
+    @task
     def reject(version: str, ti=None) -> None:  # noqa: ANN001
         from gyre.config import get_settings
         from gyre.registry.models import reject as record
@@ -165,7 +179,7 @@ def train_model() -> None:
 
     mlflow_run = train(training_set(plan()))
     version = register(mlflow_run, export_onnx(mlflow_run))
-    gate(version) >> [promote(version), reject(version)]
+    gate(version) >> [promote(version), roll_out(version), reject(version)]
 
 
 dag = train_model()

@@ -23,6 +23,8 @@ class Event(StrEnum):
     GATE_REJECTED = "gate_rejected"
     PROMOTED = "promoted"
     ROLLBACK = "rollback"
+    CANARY = "canary"
+    SHADOW = "shadow"
     TASK_FAILED = "task_failed"
 
 

@@ -1,13 +1,18 @@
-"""The models being served: ``champion`` answers, ``challenger`` is scored in shadow; both follow the registry.
+"""The models being served: ``champion`` answers, ``challenger`` is scored in shadow, and during a canary rollout
+``canary`` answers a share of customers; all follow the registry.
 
 A background thread polls the registry's aliases. When one moves it loads the new version's ONNX file, warms
 it up and then swaps a single reference: a request reads that reference once and finishes on the model it
 started with, so a swap never fails or mixes an in-flight request. A version that cannot be loaded leaves the
-current one serving and is reported (``last_error``).
+current one serving and is reported (``last_error``); a canary that cannot be loaded answers nobody.
+
+The canary's share lives on its model version (tag ``gyre.canary.percent``, see ``gyre.rollout.canary``), so
+one registry call per poll gives version and share together and serving never sees one without the other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -23,7 +28,8 @@ from gyre.training.pipeline import MISSING_CATEGORY
 
 log = logging.getLogger(__name__)
 
-CHAMPION, CHALLENGER = "champion", "challenger"
+CHAMPION, CHALLENGER, CANARY = "champion", "challenger", "canary"
+BUCKETS = 10_000  # a share is routed in steps of 0.01 %
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,30 @@ def _category(value: Any) -> str:
     return MISSING_CATEGORY if value is None else str(value)
 
 
+def bucket(name: str, version: str, customer_id: str) -> int:
+    """The customer's place in ``0..BUCKETS-1`` for one canary version.
+
+    A hash, not a random draw, so a customer stays on one model for the whole canary and a widened share only
+    adds customers; salted with the version, so the next canary does not try the same customers first.
+    """
+    digest = hashlib.blake2b(f"{name}/{version}/{customer_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+@dataclass(frozen=True)
+class CanaryArm:
+    """The canary version and the percent of customers it answers; replaced whole, so a request reads one pair."""
+
+    model: Deployed
+    percent: float
+
+    def takes(self, customer_id: str) -> bool:
+        return bucket(self.model.name, self.model.version, customer_id) < self.percent * BUCKETS / 100
+
+
 Resolver = Callable[[str, str], tuple[str, Path, dict[str, Any]]]
 VersionOf = Callable[[str, str], "str | None"]
+CanaryOf = Callable[[str], "tuple[str, float] | None"]
 
 
 def load_version(name: str, role: str, resolve: Resolver) -> Deployed:
@@ -93,17 +121,21 @@ class ModelHolder:
         resolve: Resolver | None = None,
         version_of: VersionOf | None = None,
         on_swap: Callable[[Deployed | None, Deployed], None] | None = None,
+        canary_of: CanaryOf | None = None,
     ) -> None:
+        """``canary_of`` (``gyre.rollout.canary.canary_share`` in canary mode) makes it follow the canary too."""
         from gyre.registry import models
 
         self.name = name
         self.poll_interval_s = poll_interval_s
         self._resolve = resolve or models.onnx_for
         self._version_of = version_of or models.version_of
+        self._canary_of = canary_of
         self._on_swap = on_swap
         self.on_poll: Callable[[], None] | None = None
         self.champion: Deployed | None = None
         self.challenger: Deployed | None = None
+        self.canary: CanaryArm | None = None
         self.last_error: str | None = None
         self.checks = 0
         self._stop = threading.Event()
@@ -114,9 +146,9 @@ class ModelHolder:
         """Follow both aliases once; loading happens before the swap, outside any request."""
         with self._lock:
             errors: list[str] = []
-            for role in (CHAMPION, CHALLENGER):
+            for role, follow in ((CHAMPION, self._follow), (CHALLENGER, self._follow), (CANARY, self._follow_canary)):
                 try:
-                    self._follow(role)
+                    follow(role)
                 except Exception as error:  # noqa: BLE001 - keep serving what is loaded; say why
                     errors.append(f"{role}: {type(error).__name__}: {error}")
             self.last_error = "; ".join(errors) or None
@@ -138,6 +170,26 @@ class ModelHolder:
         log.info("%s of %s: %s -> %s", role, self.name, current.version if current else None, loaded.version)
         if self._on_swap is not None:
             self._on_swap(current, loaded)
+
+    def _follow_canary(self, role: str) -> None:
+        if self._canary_of is None:
+            return
+        wanted, current = self._canary_of(self.name), self.canary
+        if wanted is None or wanted[1] <= 0:
+            self.canary = None  # rolled back or completed: every customer is the champion's again
+            return
+        version, percent = wanted
+        if current is not None and current.model.version == str(version):
+            if current.percent != percent:
+                self.canary = CanaryArm(current.model, percent)
+                log.info("canary %s of %s: %g%% -> %g%%", version, self.name, current.percent, percent)
+            return
+        self.canary = None  # a canary that does not load answers nobody
+        loaded = load_version(self.name, role, self._resolve)
+        self.canary = CanaryArm(loaded, percent)
+        log.info("canary of %s: version %s on %g%% of customers", self.name, loaded.version, percent)
+        if self._on_swap is not None:
+            self._on_swap(current.model if current else None, loaded)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="gyre-model-poll", daemon=True)

@@ -97,7 +97,8 @@ class PredictionLog:
                 self._queue.task_done()
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        params = [{**row, "features": features_json(row["features"])} for row in rows]
+        # ``arm`` and ``error`` are null in rows of a writer without arms (a canary rollout's columns).
+        params = [{"arm": None, "error": None, **row, "features": features_json(row["features"])} for row in rows]
         try:
             engine = self._bind()
             if not self._schema_ready:

@@ -2,6 +2,10 @@
 
 The BentoML service builds one ``Runtime`` in its ``__init__`` and delegates to it; the request guard (an ASGI
 middleware built before the service instance exists) reaches it through ``current()``.
+
+With ``GYRE_ROLLOUT_MODE=canary`` the customers a hash puts in the canary's share are answered by the canary
+version; if it fails on a request those rows are answered by the champion and logged with the error, so no
+request fails and the canary's watcher (``gyre.rollout.canary``) sees its error rate.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from gyre.config import Settings
 from gyre.serving.features import FeatureRows, OnlineFeatures
 from gyre.serving.metrics import ServingMetrics
-from gyre.serving.model import CHALLENGER, CHAMPION, Deployed, ModelHolder
+from gyre.serving.model import CANARY, CHALLENGER, CHAMPION, Deployed, ModelHolder
 from gyre.serving.predlog import PredictionLog
 from gyre.serving.schema import ScoreResult, Transaction
 
@@ -58,7 +64,12 @@ class Runtime:
 
         self.settings = settings
         self.metrics = ServingMetrics()
-        self.holder = holder or ModelHolder(settings.model_name, settings.serving_poll_interval_s)
+        if holder is None:
+            from gyre.rollout.canary import canary_share
+
+            canary_of = canary_share if settings.rollout_mode == "canary" else None
+            holder = ModelHolder(settings.model_name, settings.serving_poll_interval_s, canary_of=canary_of)
+        self.holder = holder
         self.holder._on_swap = self._swapped
         self.features = features or OnlineFeatures(settings)
         self.holder.on_poll = self.features.refresh
@@ -131,31 +142,34 @@ class Runtime:
         started: float,
         scored_at: dt.datetime,
     ) -> list[ScoreResult]:
-        scores = model.score(features.rows)
+        scores, canary, on_canary, error = self._score_arms(model, transactions, features)
         latency_ms = (time.perf_counter() - started) * 1000.0
         request_ids = [str(uuid.uuid4()) for _ in transactions]
         results = []
         for i, transaction in enumerate(transactions):
+            arm = CANARY if i in on_canary else CHAMPION
+            served = canary if arm == CANARY and error is None else model
             score = float(scores[i])
-            decision = score >= model.threshold
+            decision = score >= served.threshold
             results.append(
                 ScoreResult(
                     request_id=request_ids[i],
                     transaction_id=transaction.transaction_id,
                     score=score,
                     decision=decision,
-                    threshold=model.threshold,
-                    model_name=model.name,
-                    model_version=model.version,
+                    threshold=served.threshold,
+                    model_name=served.name,
+                    model_version=served.version,
                     unknown_entity=features.unknown[i],
                     feature_age_s=features.age_s[i],
                 )
             )
-            self.metrics.decisions.labels("fraud" if decision else "legit", model.version).inc()
+            self.metrics.decisions.labels("fraud" if decision else "legit", served.version).inc()
             if features.unknown[i]:
                 self.metrics.unknown_entities.inc()
             self.predictions.put(
-                _log_row(model, transaction, features, i, request_ids[i], scored_at, score, decision, latency_ms)
+                _log_row(served, transaction, features, i, request_ids[i], scored_at, score, decision, latency_ms)
+                | {"arm": arm, "error": error if arm == CANARY else None}
             )
         self.metrics.log_queue.set(self.predictions.depth)
         if self.holder.challenger is not None:
@@ -164,6 +178,32 @@ class Runtime:
             except queue.Full:
                 self.metrics.shadow_dropped.labels("queue_full").inc(len(transactions))
         return results
+
+    def _score_arms(
+        self, champion: Deployed, transactions: Sequence[Transaction], features: FeatureRows
+    ) -> tuple[np.ndarray, Deployed | None, set[int], str | None]:
+        """Scores of every row, the canary, the rows it was routed, and why it failed on them (champion answered).
+
+        The canary arm is read once, like the champion: a widening or rollback mid-request changes nothing in it.
+        """
+        arm = self.holder.canary
+        on_canary = {i for i, t in enumerate(transactions) if arm.takes(t.customer_id)} if arm is not None else set()
+        if not on_canary:
+            return champion.score(features.rows), None, on_canary, None
+        scores = np.empty(len(transactions))
+        rest = [i for i in range(len(transactions)) if i not in on_canary]
+        if rest:
+            scores[rest] = champion.score([features.rows[i] for i in rest])
+        routed = sorted(on_canary)
+        try:
+            scores[routed] = arm.model.score([features.rows[i] for i in routed])
+            error = None
+        except Exception as failure:  # noqa: BLE001 - a broken canary must not fail the request
+            error = f"canary version {arm.model.version}: {type(failure).__name__}: {failure}"[:500]
+            log.warning("%s; the champion answered", error)
+            self.metrics.errors.labels("canary").inc(len(routed))
+            scores[routed] = champion.score([features.rows[i] for i in routed])
+        return scores, arm.model, on_canary, error
 
     def _shadow_loop(self) -> None:
         """Score the challenger on exactly the champion's features, off the request path, and log it too."""
@@ -193,6 +233,7 @@ class Runtime:
                             score >= challenger.threshold,
                             latency_ms,
                         )
+                        | {"arm": CHALLENGER, "error": None}
                     )
             except Exception as error:  # noqa: BLE001 - a broken challenger must not touch serving
                 log.warning("shadow scoring with %s failed: %s", challenger.version, error)
@@ -203,11 +244,12 @@ class Runtime:
         return self.holder.not_ready_reason()
 
     def status(self) -> dict[str, Any]:
-        champion, challenger = self.holder.champion, self.holder.challenger
+        champion, challenger, canary = self.holder.champion, self.holder.challenger, self.holder.canary
         return {
             "model_name": self.holder.name,
             "champion": champion.version if champion else None,
             "challenger": challenger.version if challenger else None,
+            "canary": {"version": canary.model.version, "percent": canary.percent} if canary else None,
             "features": self.features.source,
             "features_error": self.features.error,
             "registry_error": self.holder.last_error,
@@ -237,7 +279,7 @@ def _log_row(
 ) -> dict[str, Any]:
     return {
         "request_id": request_id,
-        "role": CHAMPION if model.role == CHAMPION else CHALLENGER,
+        "role": CHALLENGER if model.role == CHALLENGER else CHAMPION,  # the canary's rows are answers too
         "scored_at": scored_at,
         "event_timestamp": transaction.event_timestamp,
         "transaction_id": transaction.transaction_id,
