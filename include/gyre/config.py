@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     stream_claim_idle_ms: int = Field(30_000, ge=100, description="pending this long, another consumer claims it")
     stream_dedup_ttl_s: int = Field(7 * 86400, ge=60, description="how long a transaction id is remembered")
     stream_metrics_port: Port = Field(9109, description="the consumer's /metrics and /healthz on bind_host")
+    stream_score: bool = Field(
+        True, description="the consumer scores each event with the champion on the state before it, and logs it"
+    )
 
     # --- monitoring and retraining -----------------------------------------------------------------
     drift_max_drifted_share: float = Field(0.3, gt=0, le=1, description="retrain when this share of features drifts")

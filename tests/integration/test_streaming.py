@@ -93,10 +93,28 @@ def _offline(prefix: str, day: dt.date) -> dict[tuple[str, str, str], tuple]:
     return out
 
 
+class FeatureRecorder:
+    """The consumer's scorer with the model left out: what the endpoint's own online read (FeatureService
+    ``fraud_model_v2``, from the real Redis) gives each transaction at the moment it would be scored."""
+
+    def __init__(self) -> None:
+        from gyre.config import get_settings
+        from gyre.serving.features import OnlineFeatures
+
+        self.features = OnlineFeatures(get_settings().model_copy(update={"feature_service": "fraud_model_v2"}))
+        self.seen: dict[str, list[dict]] = {}
+
+    def score(self, transactions: list) -> list[dict]:
+        rows = self.features(transactions).rows
+        for transaction, row in zip(transactions, rows, strict=True):
+            self.seen.setdefault(transaction.transaction_id, []).append(row)
+        return rows
+
+
 class Parts:
     """A stream, its state and a consumer of their own, on the session's Redis, pushing through Feast."""
 
-    def __init__(self, client: redis.Redis, store, batch: int = 500) -> None:
+    def __init__(self, client: redis.Redis, store, batch: int = 500, scorer=None) -> None:  # noqa: ANN001
         from gyre.streaming.consumer import Consumer
         from gyre.streaming.sink import FeastSink
         from gyre.streaming.state import StateStore
@@ -106,7 +124,9 @@ class Parts:
         self.stream = RedisStream(client, self.name, "features")
         self.stream.ensure_group()
         self.state = StateStore(client, self.name, 3600)
-        self.consumer = Consumer(self.stream, self.state, FeastSink(store), "c1", batch=batch, block_ms=50)
+        self.consumer = Consumer(
+            self.stream, self.state, FeastSink(store), "c1", batch=batch, block_ms=50, scorer=scorer
+        )
 
     def drain(self) -> Counter:
         totals: Counter = Counter()
@@ -146,7 +166,7 @@ def replayed(client: redis.Redis, store) -> dict:
     t1 = time.perf_counter()
     backfill_interval(start, start + dt.timedelta(days=1))
     t2 = time.perf_counter()
-    parts = Parts(client, store)
+    parts = Parts(client, store, scorer=FeatureRecorder())
     seed_state(start, parts.state)
     published = publish_between(parts.stream, start, start + dt.timedelta(days=1))
     print(f"load {t1 - t0:.2f} s, backfill {t2 - t1:.2f} s, seed and publish {time.perf_counter() - t2:.2f} s")
@@ -193,6 +213,32 @@ def test_stream_rows_equal_backfill_rows_row_by_row(replayed: dict, store) -> No
             online = response[name]
             expected = [last[i][1][name_index] for i in ids]
             assert online == expected, (entity.kind, name)
+
+
+def test_each_event_is_scored_on_the_state_before_it_as_training_sees_it(replayed: dict) -> None:
+    """What the consumer's scorer read for each transaction equals Feast's point-in-time row for it in the
+    offline store (the entity's previous row of the day, or none): intraday skew between serving and training."""
+    from gyre.streaming.aggregate import ENTITIES
+
+    day2, prefix = replayed["day2"], replayed["prefix"]
+    seen = replayed["parts"].consumer.scorer.seen
+    assert len(seen) == len(day2) and all(len(rows) == 1 for rows in seen.values())
+    history: dict[tuple[str, str], list[tuple]] = {}
+    for (kind, entity_id, _), (available, values) in _offline(prefix, DAY2).items():
+        history.setdefault((kind, entity_id), []).append((available, values))
+    for rows in history.values():
+        rows.sort(key=lambda r: r[0])
+    compared = 0
+    for transaction in day2.itertuples():
+        (row,) = seen[transaction.transaction_id]
+        for entity in ENTITIES:
+            earlier = [v for a, v in history[(entity.kind, getattr(transaction, entity.key))]
+                       if a <= transaction.event_timestamp]  # fmt: skip
+            for i, name in enumerate(entity.features):
+                if name in row:
+                    assert row[name] == (earlier[-1][i] if earlier else None), (transaction.transaction_id, name)
+                    compared += 1
+    assert compared > 10 * len(day2)
 
 
 def test_training_join_sees_the_state_serving_reads(replayed: dict, store) -> None:
@@ -248,6 +294,7 @@ def test_redelivery_and_replay_change_nothing(replayed: dict, client: redis.Redi
     assert parts.stream.backlog() == (0, 0)
     after = dict(zip(keys, client.mget(keys), strict=True))
     assert after == before
+    assert all(len(rows) == 1 for rows in parts.consumer.scorer.seen.values())  # nothing scored twice
 
 
 def test_malformed_events_are_dead_lettered_with_reason(client: redis.Redis, store) -> None:

@@ -1,4 +1,5 @@
-"""The stream consumer (``python -m gyre.streaming``) under ``gyre up``: intraday features into Redis via Feast.
+"""The stream consumer (``python -m gyre.streaming``) under ``gyre up``: intraday features into Redis via Feast,
+and each event scored by the champion.
 
 Healthy once its /metrics port answers on ``bind_host:GYRE_STREAM_METRICS_PORT``; that port opens before
 Feast is imported, so the consumer does not lengthen `gyre up`. It needs the Feast registry to hold its push
@@ -13,6 +14,7 @@ import httpx
 
 from gyre.config import Settings
 from gyre.services.credentials import Credentials
+from gyre.services.endpoints import mlflow_client_env
 from gyre.services.process import ManagedProcess
 
 
@@ -28,7 +30,9 @@ class EmbeddedStreamConsumer:
 
     def processes(self) -> list[ManagedProcess]:
         argv = [sys.executable, "-m", "gyre.streaming"]
-        return [ManagedProcess("stream", argv, self.settings.logs_dir / "stream.log")]
+        # It scores with the champion, which it follows in the registry like the endpoint: the MLflow login.
+        env = mlflow_client_env(self.settings)
+        return [ManagedProcess("stream", argv, self.settings.logs_dir / "stream.log", env=env)]
 
     def ready(self) -> bool:
         return httpx.get(self.url, timeout=3).status_code == 200

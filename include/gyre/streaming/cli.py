@@ -21,7 +21,8 @@ _DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def build_consumer(settings: Settings | None = None, name: str | None = None, metrics: object = None) -> object:
-    """The consumer of Gyre's stream on Gyre's Redis, pushing through Gyre's Feast store."""
+    """The consumer of Gyre's stream on Gyre's Redis, writing through Gyre's Feast store, and scoring with the
+    champion unless ``GYRE_STREAM_SCORE`` is off (the scorer's threads start here; ``consumer.scorer.stop()``)."""
     import redis
 
     from gyre.config import get_settings
@@ -33,6 +34,11 @@ def build_consumer(settings: Settings | None = None, name: str | None = None, me
 
     settings = settings or get_settings()
     client = redis.Redis.from_url(redis_url(settings), socket_timeout=30, health_check_interval=30)
+    scorer = None
+    if settings.stream_score:
+        from gyre.serving.runtime import Runtime
+
+        scorer = Runtime.start(settings)
     return Consumer(
         RedisStream(client, settings.stream_name, settings.stream_group),
         StateStore(client, settings.stream_name, settings.stream_dedup_ttl_s),
@@ -41,6 +47,7 @@ def build_consumer(settings: Settings | None = None, name: str | None = None, me
         batch=settings.stream_batch,
         claim_idle_ms=settings.stream_claim_idle_ms,
         metrics=metrics,  # type: ignore[arg-type]
+        scorer=scorer,
     )
 
 
@@ -54,7 +61,7 @@ def stream() -> None:
 @click.option("--name", help="consumer name (default GYRE_STREAM_CONSUMER); a restart re-reads its pending")
 @click.option("--until-idle", type=float, help="return once the stream has been empty this many seconds")
 def consume(name: str | None = None, until_idle: float | None = None) -> None:
-    """Read the stream, update the aggregates exactly once, push them online through Feast."""
+    """Read the stream, score each event with the champion, update the aggregates exactly once, write them online."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from gyre.config import get_settings
@@ -74,7 +81,11 @@ def consume(name: str | None = None, until_idle: float | None = None) -> None:
         settings.bind_host,
         settings.stream_metrics_port,
     )
-    consumer.run(max_idle_s=until_idle)  # type: ignore[attr-defined]
+    try:
+        consumer.run(max_idle_s=until_idle)  # type: ignore[attr-defined]
+    finally:
+        if consumer.scorer is not None:  # type: ignore[attr-defined]
+            consumer.scorer.stop()  # type: ignore[attr-defined]  # flushes the prediction log
 
 
 @stream.command()

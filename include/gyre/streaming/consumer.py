@@ -12,16 +12,26 @@ Each step, in this order, is what makes a crash anywhere harmless:
 5. ack. A crash before 3 re-applies the batch from the old state, after 3 re-pushes the same rows: no event
    is lost or counted twice.
 
+With a scorer (the champion, ``gyre.serving.runtime.Runtime``: the endpoint's feature read, model and
+prediction log), each event is scored on the state *before* it, the state training's point-in-time join gives
+it: the batch is cut into waves in which no customer or merchant appears twice (but at one instant; an
+entity's events stay in event order across waves), and each wave is scored on the online store, then applied
+and written, before the next. An event already applied (a redelivery, a replay) is neither scored nor logged again.
+
 A failed step leaves the batch pending (it is re-read from this consumer's pending list, with a back-off),
 so a Redis or Postgres outage stalls the consumer instead of dropping events.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+from gyre.serving.schema import Transaction
 from gyre.streaming.events import event, parse
 from gyre.streaming.metrics import StreamMetrics
 from gyre.streaming.sink import FeastSink
@@ -40,6 +50,36 @@ class Step:
     duplicates: int = 0
     dead_letters: int = 0
     pushed: int = 0
+    scored: int = 0
+
+
+class Scorer(Protocol):
+    """Scores and logs transactions (``Runtime.score``); raises ``NotReady`` while there is no champion."""
+
+    def score(self, transactions: Sequence[Transaction]) -> list[Any]: ...
+
+
+def waves(transactions: Sequence[Transaction]) -> list[list[Transaction]]:
+    """Consecutive groups, each scored on the online state the groups before it left: an event goes to the group
+    after the last one holding either of its entities, so each entity's events keep their order. Events of one
+    entity at the same instant share a group where they can: training's point-in-time join gives each of them
+    the state before that instant, never a sibling's."""
+    out: list[list[Transaction]] = []
+    last: dict[tuple[str, str], tuple[int, dt.datetime]] = {}
+    for transaction in transactions:
+        at = transaction.event_timestamp
+        keys = (("customer", transaction.customer_id), ("merchant", transaction.merchant_id))
+        index = 0
+        for key in keys:
+            if key in last:
+                wave, when = last[key]
+                index = max(index, wave if when == at else wave + 1)
+        if index == len(out):
+            out.append([])
+        out[index].append(transaction)
+        for key in keys:
+            last[key] = (index, at)
+    return out
 
 
 class Consumer:
@@ -54,6 +94,7 @@ class Consumer:
         claim_idle_ms: int = 30_000,
         claim_every_s: float = 5.0,
         metrics: StreamMetrics | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self.stream = stream
         self.state = state
@@ -64,6 +105,7 @@ class Consumer:
         self.claim_idle_ms = claim_idle_ms
         self.claim_every_s = claim_every_s
         self.metrics = metrics or StreamMetrics()
+        self.scorer = scorer
         self._next_claim = 0.0
         self._stop = False
 
@@ -84,7 +126,7 @@ class Consumer:
         if not messages:
             return result
         began = time.perf_counter()
-        events, ids = [], []
+        transactions, ids = [], []
         for message in messages:
             transaction, reason = parse(message.fields)
             if transaction is None:
@@ -92,19 +134,35 @@ class Consumer:
                 self.metrics.dead_letters.labels((reason or "invalid").split(":", 1)[0]).inc()
                 result.dead_letters += 1
                 continue
-            events.append(event(transaction))
+            transactions.append(transaction)
             ids.append(message.id)
-        if events:
-            applied = self.state.apply(events)
-            result.pushed = self.sink.push(applied.rows)
+        if transactions:
+            for group in waves(transactions) if self.scorer is not None else [transactions]:
+                self._apply(group, result)
             self.stream.ack(ids)
-            result.applied, result.duplicates = applied.applied, applied.duplicates
             self.metrics.ready.set(1)
         self.metrics.events.labels("applied").inc(result.applied)
         self.metrics.events.labels("duplicate").inc(result.duplicates)
         self.metrics.events.labels("dead_letter").inc(result.dead_letters)
+        self.metrics.scored.inc(result.scored)
         self.metrics.batch_seconds.observe(time.perf_counter() - began)
         return result
+
+    def _apply(self, transactions: list[Transaction], result: Step) -> None:
+        """Score what is not applied yet on the state before it (with a scorer), then apply and write."""
+        if self.scorer is not None:
+            from gyre.serving.runtime import NotReady
+
+            done = self.state.done([t.transaction_id for t in transactions])
+            fresh = [t for t in transactions if t.transaction_id not in done]
+            try:
+                result.scored += len(self.scorer.score(fresh)) if fresh else 0
+            except NotReady as why:  # features still flow while no champion is served
+                self.metrics.unscored.labels(str(why)[:80]).inc(len(fresh))
+        applied = self.state.apply([event(t) for t in transactions])
+        result.pushed += self.sink.push(applied.rows)
+        result.applied += applied.applied
+        result.duplicates += applied.duplicates
 
     def stop(self) -> None:
         self._stop = True

@@ -31,6 +31,15 @@ class StreamMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=r,
         )
+        self.scored = Counter(
+            "gyre_stream_scored_total", "Events scored by the champion on the state before them", registry=r
+        )
+        self.unscored = Counter(
+            "gyre_stream_unscored_total",
+            "Events applied without a score (no champion served), by reason",
+            ["reason"],
+            registry=r,
+        )
         self.claimed = Counter("gyre_stream_claimed_total", "Events taken over from a stale consumer", registry=r)
         self.failures = Counter("gyre_stream_batch_failures_total", "Batches that failed and stay pending", registry=r)
         self.lag = Gauge("gyre_stream_lag", "Events not yet delivered to the group", registry=r)

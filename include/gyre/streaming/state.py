@@ -115,6 +115,14 @@ class StateStore:
                     log.info("aggregate state changed under the batch (another consumer): re-applying")
         raise RuntimeError(f"batch of {len(unique)} events not committed after {max_retries} attempts")
 
+    def done(self, transaction_ids: Sequence[str]) -> set[str]:
+        """The transactions already applied (their ``done`` mark is held)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for transaction_id in transaction_ids:
+                pipe.exists(self.done_key(transaction_id))
+            held = pipe.execute()
+        return {t for t, hit in zip(transaction_ids, held, strict=True) if hit}
+
     def rows_of(self, transaction_ids: Sequence[str]) -> dict[str, list[Row]]:
         """The stored rows of transactions already applied (parity checks, operators)."""
         raw = self.client.mget([self.done_key(t) for t in transaction_ids]) if transaction_ids else []
