@@ -1,14 +1,19 @@
-"""The document index at scale: chunks indexed per second, query latency p50/p99 over 100,000 chunks, and
-recall@10 of the HNSW index against exact search, side by side.
+"""The document index at scale: retrieval quality on the golden set, chunks indexed per second, query latency
+p50/p99 over 100,000 chunks, and recall@10 of the HNSW index against exact search, each beside its alternative.
 
-1. Indexing: the shipped corpus (copied ``--copies`` times) synced into an empty index: load, chunk, embed
-   with MiniLM on CPU, write. Reported as chunks/s, end to end and for embedding alone.
-2. Scale: ``--chunks`` synthetic chunks (``--vectors clustered``: the corpus' real MiniLM embeddings plus
+1. Quality: the shipped corpus indexed as it ships; recall@5 and MRR on its golden set of hybrid search, of
+   full text alone (Postgres ts_rank over the same candidates), of vector search alone, and of the fusion
+   before tuning (RRF k 60, equal weights); then the same for an index built with the int8 ONNX embedder.
+2. Indexing: the shipped corpus (copied ``--copies`` times) synced into an empty index: load, chunk, embed,
+   write, with the sentence-transformers model (PyTorch) and with the int8 ONNX export of the same weights
+   (built once from the installed weights, nothing downloaded). Reported as chunks/s, end to end.
+3. Scale: ``--chunks`` synthetic chunks (``--vectors clustered``: the corpus' real MiniLM embeddings plus
    Gaussian noise, shaped like a real index; ``--vectors random``: uniform unit vectors, HNSW's worst case;
    60 words drawn from a vocabulary with Zipf weights for full text) loaded with
    COPY, then the HNSW index built serially (pgvector 0.6.2, CVE-2026-3172). Query latency of the hybrid
-   search (the SQL /ask runs; embedding excluded) and of vector search with HNSW vs exact scan.
-3. Recall@10 of HNSW vs exact for ``--queries`` random queries at several ``hnsw.ef_search``.
+   search (the SQL /ask runs; embedding excluded) beside the query it replaced, which ranked every chunk
+   sharing a word with the question, and of vector search with HNSW vs exact scan.
+4. Recall@10 of HNSW vs exact for ``--queries`` random queries at several ``hnsw.ef_search``.
 
 Runs its own embedded PostgreSQL in a temporary home; nothing else is needed.
 
@@ -25,8 +30,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from gyre.config import Settings
+    from gyre.rag.evaluation import Evaluation
+    from gyre.rag.indexer import TextEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 384
@@ -70,39 +81,79 @@ def start_postgres(home: Path):  # noqa: ANN201
     return supervisor
 
 
-def bench_indexing(copies: int, work: Path) -> tuple[np.ndarray, dict[str, float]]:
-    from gyre.config import get_settings
-    from gyre.rag import chunker, indexer, loader
-    from gyre.rag.embedder import get_embedder
-
-    folder = work / "docs"
+def copies_of_corpus(copies: int, folder: Path) -> Path:
     for i in range(copies):
         shutil.copytree(ROOT / "docs_corpus", folder / f"copy{i}", ignore=shutil.ignore_patterns("golden_set.json"))
         for path in (folder / f"copy{i}").rglob("*.*"):  # distinct bytes: identical files are indexed once
             mark = f"\n<!-- copy {i} -->\n" if path.suffix in (".md", ".html") else f"\n(copy {i})\n"
             path.write_text(path.read_text() + mark)
-    settings = get_settings().model_copy(update={"rag_docs_dir": folder})
+    return folder
+
+
+def embedders(work: Path) -> dict[str, tuple[Settings, TextEmbedder, float]]:
+    """The configured model (PyTorch) and its int8 ONNX export, each with the settings of its own index version
+    (the ONNX one is named by the weights' directory, so its vectors never mix with the other's), and the
+    seconds it took to load (the export, when it is not built yet, included)."""
+    from gyre.config import get_settings
+    from gyre.rag.embedder import OnnxInt8Embedder, get_embedder, model_path
+
+    settings = get_settings()
     started = time.perf_counter()
-    embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
-    load_s = time.perf_counter() - started
-    report = indexer.sync(folder, settings)
-    documents = [loader.load(p, folder) for p in loader.scan(folder)]
-    texts = [
-        c.embedding_text()
-        for d in documents
-        for c in chunker.chunk(d.title, d.text, settings.rag_chunk_words, settings.rag_chunk_overlap, d.doc_type)
-    ]
+    torch_model = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+    torch_s = time.perf_counter() - started
     started = time.perf_counter()
-    vectors = embedder.embed(texts)
-    embed_s = time.perf_counter() - started
-    return vectors, {
-        "documents": len(documents),
-        "chunks": report.chunks_written,
-        "model_load_s": load_s,
-        "sync_s": report.seconds,
-        "chunks_per_s": report.chunks_written / report.seconds,
-        "embed_only_chunks_per_s": len(texts) / embed_s,
-    }
+    onnx_model = OnnxInt8Embedder(settings.rag_embedding_model, settings.rag_embedding_batch, work / "onnx")
+    onnx_s = time.perf_counter() - started
+    onnx_settings = settings.model_copy(update={"rag_embedding_model": str(model_path(settings.rag_embedding_model))})
+    return {"PyTorch": (settings, torch_model, torch_s), "ONNX int8": (onnx_settings, onnx_model, onnx_s)}
+
+
+def bench_quality(models: dict[str, tuple[Settings, TextEmbedder, float]]) -> list[tuple[str, Evaluation]]:
+    """Recall@5 and MRR on the golden set: hybrid, its parts and the untuned fusion, per embedder."""
+    from gyre.rag import indexer
+    from gyre.rag.evaluation import evaluate, load_golden_set
+
+    golden = load_golden_set(ROOT / "docs_corpus" / "golden_set.json")
+    rows = []
+    for name, (settings, embedder, _) in models.items():
+        report = indexer.sync(ROOT / "docs_corpus", settings, embedder=embedder)
+        variants = {
+            "hybrid": settings,
+            "full text alone (ts_rank)": settings.model_copy(update={"rag_vector_weight": 0.0}),
+            "vector alone": settings.model_copy(update={"rag_text_weight": 0.0}),
+            "hybrid untuned (RRF k 60, 1:1)": settings.model_copy(
+                update={"rag_rrf_k": 60, "rag_vector_weight": 1.0, "rag_text_weight": 1.0}
+            ),
+        }
+        for label, variant in variants.items():
+            if name == "PyTorch" or label == "hybrid":
+                rows.append((f"{label}, {name}", evaluate(report.version_id, golden, variant, embedder)))
+    return rows
+
+
+def bench_indexing(models: dict[str, tuple[Settings, TextEmbedder, float]], folder: Path) -> dict[str, dict[str, Any]]:
+    """One sync of the copied corpus per embedder, each into an index version that holds only the corpus."""
+    from gyre.rag import indexer
+
+    out = {}
+    for name, (settings, embedder, load_s) in models.items():
+        report = indexer.sync(folder, settings, embedder=embedder)
+        out[name] = {
+            "version_id": report.version_id,
+            "chunks": report.chunks_written,
+            "sync_s": report.seconds,
+            "chunks_per_s": report.chunks_written / report.seconds,
+            "model_load_s": load_s,
+        }
+    return out
+
+
+def corpus_embeddings(version_id: int) -> np.ndarray:
+    from gyre.db import engine, query
+
+    with engine().connect() as connection:
+        rows = connection.execute(query("rag/chunk_embeddings.sql"), {"version_id": version_id}).scalars().all()
+    return np.array([np.fromstring(row.strip("[]"), sep=",") for row in rows], dtype=np.float32)
 
 
 def synthetic_vectors(rng: np.random.Generator, n: int, centers: np.ndarray | None) -> np.ndarray:
@@ -206,22 +257,70 @@ def vector_search(version: int, vector: np.ndarray, k: int, ef_search: int | Non
         return [r.chunk_id for r in rows], (time.perf_counter() - started) * 1000
 
 
-def hybrid_latency(version: int, queries: np.ndarray) -> list[float]:
+def hybrid_latency(version: int, queries: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per query, the hybrid search /ask runs, and the query it replaced with the same words and vector."""
     from gyre.config import get_settings
+    from gyre.db import engine, query
     from gyre.rag.embedder import as_pgvector
-    from gyre.rag.retrieval import search
+    from gyre.rag.retrieval import filter_params, search
 
     settings = get_settings()
     rng = np.random.default_rng(5)
     vocab = np.array(sorted({w for w in vocabulary()[0] if not w.startswith("term")}))
-    latencies = []
+    new, old = [], []
     for vector in queries:
         question = " ".join(rng.choice(vocab, size=6))  # analysts ask with specific words, not the common ones
         embedding = as_pgvector(vector)
         started = time.perf_counter()
         search(question, version_id=version, settings=settings, embedding=embedding)
-        latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
+        new.append((time.perf_counter() - started) * 1000)
+        params = filter_params(None) | {
+            "query": question,
+            "embedding": embedding,
+            "version_id": version,
+            "candidates": settings.rag_candidates,
+            "rrf_k": 60,
+            "k": settings.rag_top_k,
+        }
+        started = time.perf_counter()
+        with engine().begin() as connection:
+            connection.execute(query("rag/set_ef_search.sql"), {"ef_search": str(settings.rag_hnsw_ef_search)})
+            connection.execute(query("rag/rank_every_match.sql"), params).all()
+        old.append((time.perf_counter() - started) * 1000)
+    return new, old
+
+
+def explain_plans(version: int, vector: np.ndarray) -> None:
+    """EXPLAIN ANALYZE of both queries for one question, the vector literal shortened."""
+    import re
+
+    import sqlalchemy as sa
+
+    from gyre.config import get_settings
+    from gyre.db import engine, query, sql_text
+    from gyre.rag.embedder import as_pgvector
+    from gyre.rag.retrieval import filter_params
+
+    settings = get_settings()
+    params = filter_params(None) | {
+        "query": "chargeback deadline merchant dispute evidence window",
+        "embedding": as_pgvector(vector),
+        "version_id": version,
+        "candidates": settings.rag_candidates,
+        "text_scan": settings.rag_text_candidates,
+        "rrf_k": settings.rag_rrf_k,
+        "vector_weight": settings.rag_vector_weight,
+        "text_weight": settings.rag_text_weight,
+        "k": settings.rag_top_k,
+    }
+    for name in ("rag/rank_every_match.sql", "rag/hybrid_search.sql"):
+        with engine().begin() as connection:
+            connection.execute(query("rag/custom_plans.sql"))
+            connection.execute(query("rag/set_ef_search.sql"), {"ef_search": str(settings.rag_hnsw_ef_search)})
+            plan = connection.execute(sa.text("explain (analyze, buffers, costs off) " + sql_text(name)), params)
+            print(f"\nEXPLAIN ANALYZE {name}:")
+            for (line,) in plan:
+                print("  " + re.sub(r"\[[-0-9.,e]{40,}\]", "[...]", line))
 
 
 def main() -> None:
@@ -239,44 +338,62 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gyre-bench-rag-"))
     supervisor = start_postgres(work / "home")
     try:
-        embeddings, indexing = bench_indexing(args.copies, work)
-        centers = embeddings if args.vectors == "clustered" else None
-        print(
-            f"indexing: {indexing['documents']} documents, {indexing['chunks']} chunks in {indexing['sync_s']:.1f} s "
-            f"= {indexing['chunks_per_s']:.1f} chunks/s end to end (load, chunk, embed, write); "
-            f"embedding alone {indexing['embed_only_chunks_per_s']:.1f} chunks/s; "
-            f"model load {indexing['model_load_s']:.1f} s"
-        )
+        models = embedders(work)
+        print("retrieval quality on docs_corpus/golden_set.json:")
+        print(f"  {'retriever, embedder':<44}{'recall@5':>10}{'MRR':>8}")
+        for label, result in bench_quality(models):
+            print(f"  {label:<44}{result.recall_at_5:>10.3f}{result.mrr:>8.3f}")
         sys.stdout.flush()
+        folder = copies_of_corpus(args.copies, work / "docs")
+        indexing = bench_indexing(models, folder)
+        print(f"\nindexing {args.copies} copies of the corpus (load, chunk, embed, write):")
+        for name, row in indexing.items():
+            print(
+                f"  {name:<10} {row['chunks']} chunks in {row['sync_s']:.1f} s = {row['chunks_per_s']:.1f} chunks/s; "
+                f"model load {row['model_load_s']:.1f} s"
+            )
+        ratio = indexing["ONNX int8"]["chunks_per_s"] / indexing["PyTorch"]["chunks_per_s"]
+        print(f"  ONNX int8 vs PyTorch: {ratio:.2f}x the chunks/s")
+        sys.stdout.flush()
+        centers = corpus_embeddings(indexing["PyTorch"]["version_id"]) if args.vectors == "clustered" else None
         version, load_s, build_s = load_synthetic(args.chunks, centers)
         print(
-            f"synthetic ({args.vectors} vectors): {args.chunks} chunks loaded with COPY in {load_s:.1f} s; "
+            f"\nsynthetic ({args.vectors} vectors): {args.chunks} chunks loaded with COPY in {load_s:.1f} s; "
             f"HNSW build (serial) {build_s:.1f} s"
         )
         queries = random_queries(args.queries, centers)
         for vector in queries[:10]:  # warm the caches
             vector_search(version, vector, 10, 100)
             vector_search(version, vector, 10, None)
-        hybrid = hybrid_latency(version, queries)
+        hybrid, every_match = hybrid_latency(version, queries)
         exact = [vector_search(version, v, 10, None) for v in queries]
         print(f"\nquery latency over {args.chunks} chunks, {args.queries} queries (ms):")
-        print(f"  {'search':<34}{'p50':>9}{'p99':>9}{'recall@10':>11}")
-        print(f"  {'hybrid (HNSW + full text, RRF)':<34}{percentile(hybrid, 50):>9.2f}{percentile(hybrid, 99):>9.2f}")
+        print(f"  {'search':<44}{'p50':>9}{'p99':>9}{'recall@10':>11}")
+        for label, times in (
+            ("hybrid (bounded full-text candidates)", hybrid),
+            ("hybrid before (ranks every match)", every_match),
+        ):
+            print(f"  {label:<44}{percentile(times, 50):>9.2f}{percentile(times, 99):>9.2f}")
         exact_p50, exact_p99 = percentile([t for _, t in exact], 50), percentile([t for _, t in exact], 99)
-        print(f"  {'vector, exact scan':<34}{exact_p50:>9.2f}{exact_p99:>9.2f}{1.0:>11.3f}")
+        print(f"  {'vector, exact scan':<44}{exact_p50:>9.2f}{exact_p99:>9.2f}{1.0:>11.3f}")
         rows = []
         for ef in (40, 100, 200):
             hnsw = [vector_search(version, v, 10, ef) for v in queries]
             recall = statistics.mean(len(set(h) & set(e)) / 10 for (h, _), (e, _) in zip(hnsw, exact, strict=True))
             p50, p99 = percentile([t for _, t in hnsw], 50), percentile([t for _, t in hnsw], 99)
             rows.append((ef, p50, p99, recall))
-            print(f"  {f'vector, HNSW ef_search={ef}':<34}{p50:>9.2f}{p99:>9.2f}{recall:>11.3f}")
-        print("\nside by side, HNSW vs exact:")
+            print(f"  {f'vector, HNSW ef_search={ef}':<44}{p50:>9.2f}{p99:>9.2f}{recall:>11.3f}")
+        print(
+            f"\nhybrid: p50 {percentile(every_match, 50) / percentile(hybrid, 50):.1f}x, "
+            f"p99 {percentile(every_match, 99) / percentile(hybrid, 99):.1f}x faster than ranking every match"
+        )
+        print("side by side, HNSW vs exact:")
         for ef, p50, p99, recall in rows:
             print(
                 f"  ef_search={ef:<4} p50 {exact_p50 / p50:6.1f}x faster, p99 {exact_p99 / p99:6.1f}x faster, "
                 f"recall@10 {recall:.3f} of exact"
             )
+        explain_plans(version, queries[0])
     finally:
         supervisor.down()
         shutil.rmtree(work, ignore_errors=True)

@@ -206,7 +206,12 @@ class Settings(BaseSettings):
     )
     rag_top_k: int = Field(5, ge=1, le=50, description="chunks an answer is grounded in")
     rag_candidates: int = Field(40, ge=5, le=1000, description="candidates per retriever before fusion")
-    rag_rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant")
+    rag_text_candidates: int = Field(
+        500, ge=10, le=100_000, description="full-text matches ranked per question (two-word matches first)"
+    )
+    rag_rrf_k: int = Field(20, ge=1, description="reciprocal-rank-fusion constant")
+    rag_vector_weight: float = Field(1.0, ge=0, description="weight of the vector ranking in the fusion")
+    rag_text_weight: float = Field(1.5, ge=0, description="weight of the full-text ranking in the fusion")
     rag_hnsw_ef_search: int = Field(100, ge=10, le=1000, description="HNSW search breadth (recall vs latency)")
     rag_gate_min_recall_at_5: float = Field(0.8, ge=0, le=1, description="a new index version needs this recall@5")
     rag_gate_min_mrr: float = Field(0.6, ge=0, le=1, description="a new index version needs this MRR")

@@ -51,13 +51,18 @@ def load_golden_set(path: Path) -> list[GoldenQuestion]:
     return questions
 
 
-def evaluate(version_id: int, golden: list[GoldenQuestion], settings: Settings | None = None) -> Evaluation:
-    """Recall@5 and MRR of one index version; ``misses`` lists questions with no answering document in the 5."""
+def evaluate(
+    version_id: int, golden: list[GoldenQuestion], settings: Settings | None = None, embedder: Any = None
+) -> Evaluation:
+    """Recall@5 and MRR of one index version; ``misses`` lists questions with no answering document in the 5.
+
+    ``embedder`` embeds the questions: the configured model unless the version was built with another.
+    """
     from gyre.rag.embedder import as_pgvector, get_embedder
     from gyre.rag.retrieval import search
 
     settings = settings or get_settings()
-    embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+    embedder = embedder or get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
     vectors = embedder.embed([item.question for item in golden])  # one batch, not one call per question
     recalls, reciprocal_ranks, misses = [], [], []
     for item, vector in zip(golden, vectors, strict=True):

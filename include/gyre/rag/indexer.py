@@ -231,6 +231,9 @@ def _sync(
         added, changed = [s for s in added if s not in gone], [s for s in changed if s not in gone]
         deleted = sorted(set(deleted) | (gone & set(indexed)))
     _publish(version_id, sorted(set(deleted) | set(changed)), skipped)
+    if added or changed or deleted:
+        with engine().begin() as connection:
+            connection.execute(query("rag/analyze.sql"))
     log.info(
         "index version %d: %d added, %d changed, %d deleted, %d skipped, %d chunks written",
         version_id,

@@ -116,15 +116,25 @@ def search(
     params = filter_params(filters)
     question = check_question(question)
     ensure_schema()
+    candidates = max(settings.rag_candidates, k or settings.rag_top_k)
     params |= {
         "query": question,
         "embedding": embedding or embed_query(question, settings),
-        "version_id": version_id,
-        "candidates": max(settings.rag_candidates, k or settings.rag_top_k),
+        "candidates": candidates,
+        "text_scan": max(settings.rag_text_candidates, candidates),
         "rrf_k": settings.rag_rrf_k,
+        "vector_weight": settings.rag_vector_weight,
+        "text_weight": settings.rag_text_weight,
         "k": k or settings.rag_top_k,
     }
     with engine().begin() as connection:
+        if version_id is None:
+            version_id = connection.execute(query("rag/live_version.sql")).scalar()
+            if version_id is None:
+                return []
+        # planned with this version's value (a small live version among a large one being built is searched
+        # by other paths than the reverse), not a generic plan cached by the driver's prepared statement
+        connection.execute(query("rag/custom_plans.sql"))
         connection.execute(query("rag/set_ef_search.sql"), {"ef_search": str(settings.rag_hnsw_ef_search)})
-        rows = connection.execute(query("rag/hybrid_search.sql"), params).mappings().all()
+        rows = connection.execute(query("rag/hybrid_search.sql"), params | {"version_id": version_id}).mappings().all()
     return [Hit(**{**row, "score": float(row["score"])}) for row in rows]
