@@ -7,11 +7,13 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gyre.config import load_settings
 from gyre.export.onnx import OnnxScorer, convert, parity, try_int8
 from gyre.registry.behaviour import check_all
+from gyre.training.pipeline import build_pipeline
 from gyre.training.report import model_card, plots
 from gyre.training.spec import FRAUD
 from gyre.training.synthetic import SERVICE_FEATURES, fraud_frame, inverted_amount
@@ -90,6 +92,20 @@ def test_onnx_agrees_with_scikit_learn_on_every_holdout_row(model, tmp_path: Pat
         path, model.pipeline, inputs, model.split.test["is_fraud"].to_numpy(int), model.numeric, model.categorical, 1e-5
     )
     assert not attempt.kept and "nothing to quantize" in attempt.reason  # tree ensembles have no int8 kernels
+
+
+def test_lightgbm_twin_takes_the_same_branch_between_neighbouring_float32_values() -> None:
+    """LightGBM splits halfway between 1.0 and the float32 just below it; rounded to float32 that threshold is
+    1.0 and every 1.0 row would take the other branch in the graph (parity off by about 0.8)."""
+    rng = np.random.default_rng(0)
+    below = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
+    x = np.where(rng.random(3000) < 0.5, 1.0, below)
+    frame = pd.DataFrame({"x": x, "noise": rng.random(3000)})
+    pipeline = build_pipeline(["x", "noise"], [], "lightgbm").fit(frame, (x == 1.0) & (rng.random(3000) < 0.6))
+    scorer = OnnxScorer(convert(pipeline, ["x", "noise"], []), ["x", "noise"], [])
+    check = parity(pipeline, scorer, frame, 1e-5)
+    assert check.ok, check
+    assert pipeline.predict_proba(frame[x == 1.0])[:, 1].min() > pipeline.predict_proba(frame[x == below])[:, 1].max()
 
 
 def test_parity_check_catches_a_graph_that_differs(model, tmp_path: Path) -> None:

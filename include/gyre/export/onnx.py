@@ -23,10 +23,44 @@ INT8_ARTIFACT = "onnx/model.int8.onnx"
 _INT8_OPS = {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QLinearMatMul", "DynamicQuantizeMatMul"}
 
 
+def _convert_lightgbm(scope: object, operator: object, container: object) -> None:
+    """onnxmltools' LightGBM converter, plus the raw margin (``raw_scores``) that calibration is fitted on.
+
+    scikit-learn calibrates LightGBM's ``decision_function`` (the margin); skl2onnx's calibration asks the
+    classifier's converter for raw scores, which onnxmltools does not offer: its tree ensemble ends in a
+    logistic transform, dropped here so the second column is the margin.
+    """
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+    first = len(container.nodes)
+    convert_lightgbm(scope, operator, container)
+    if container.get_options(operator.raw_operator, {"raw_scores": False})["raw_scores"]:
+        (trees,) = (node for node in container.nodes[first:] if node.op_type == "TreeEnsembleClassifier")
+        (transform,) = (attribute for attribute in trees.attribute if attribute.name == "post_transform")
+        transform.s = b"NONE"
+
+
+def _register_lightgbm() -> None:
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+
+    from gyre.training.boosting import Float32LGBMClassifier
+
+    update_registered_converter(
+        Float32LGBMClassifier,
+        "GyreFloat32LGBMClassifier",
+        calculate_linear_classifier_output_shapes,
+        _convert_lightgbm,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"], "raw_scores": [True, False]},
+    )
+
+
 def convert(pipeline: object, numeric: list[str], categorical: list[str]) -> bytes:
     """Serialized ONNX model of ``pipeline``; outputs ``label`` and ``probabilities`` (n x 2, no ZipMap)."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    _register_lightgbm()
 
     inputs = [(c, FloatTensorType([None, 1])) for c in numeric] + [
         (c, StringTensorType([None, 1])) for c in categorical

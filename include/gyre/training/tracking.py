@@ -49,6 +49,11 @@ class Lineage:
         return {f"gyre.{key}": value for key, value in self.__dict__.items()}
 
 
+def _requirements(estimator: str) -> tuple[str, ...]:
+    """The packages loading the pipeline needs (a LightGBM pipeline also needs gyre, for its classifier)."""
+    return (*_REQUIREMENTS, "lightgbm") if estimator == "lightgbm" else _REQUIREMENTS
+
+
 def git_commit(root: Path | None = None) -> str:
     """The code commit, with ``-dirty`` when the working tree differs from it; ``unknown`` outside git."""
     root = root or get_settings().project_root
@@ -159,7 +164,7 @@ def log_training(model: TrainedModel, lineage: Lineage, settings: Settings | Non
             name=MODEL_ARTIFACT,
             signature=infer_signature(example, model.pipeline.predict_proba(example)),
             input_example=example,
-            pip_requirements=[f"{package}=={version(package)}" for package in _REQUIREMENTS],
+            pip_requirements=[f"{package}=={version(package)}" for package in _requirements(model.estimator)],
             skops_trusted_types=_own_types(model.pipeline),
         )
         log.info("logged run %s (test PR-AUC %.4f)", run.info.run_id, model.test.pr_auc)
