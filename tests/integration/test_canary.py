@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import logging
+import json
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections import defaultdict
@@ -23,8 +25,17 @@ from gyre.rollout import canary
 from gyre.serving.model import BUCKETS, CanaryArm, bucket
 from gyre.serving.runtime import Runtime
 from tests.integration import serving_support as support
+from tests.integration.airflow_support import migrated_airflow_env
 
 pytestmark = pytest.mark.integration
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "canary_rollout.py"
+_RUN = """
+import json, runpy
+dag = runpy.run_path({dag_file!r})["dag"]
+run = dag.test()
+states = {{ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
+print("RESULT", json.dumps({{"state": str(run.state), "tasks": states}}))
+"""
 
 
 def _register_broken(settings: Settings, good: str) -> str:
@@ -151,9 +162,10 @@ def test_a_healthy_canary_widens_then_completes_and_the_champion_moves(rollout) 
     assert runtime.holder.champion.version == rollout.v2 and runtime.holder.canary is None
 
 
-def test_a_canary_whose_onnx_does_not_load_is_rolled_back_in_one_check_while_the_champion_answers(
-    rollout, caplog: pytest.LogCaptureFixture
+def test_a_canary_whose_onnx_does_not_load_is_rolled_back_by_one_dag_run_while_the_champion_answers(
+    rollout, tmp_path: Path
 ) -> None:
+    """``canary_rollout`` under dag.test(): its one check finds the broken export and takes the roll_back branch."""
     settings, runtime, name = rollout.settings, rollout.runtime, rollout.settings.model_name
     champion = models.version_of(name, models.CHAMPION)
     canary.start(rollout.broken, "test", {}, settings)
@@ -162,16 +174,23 @@ def test_a_canary_whose_onnx_does_not_load_is_rolled_back_in_one_check_while_the
     results = _score(runtime, support.transactions(200, seed=13))
     assert {r.model_version for r in results} == {champion}
 
-    verdict = canary.check(settings)
-    assert verdict.action == "roll_back" and "does not load" in verdict.summary, verdict
-    with caplog.at_level(logging.WARNING, logger="gyre.notify"):
-        canary.apply(verdict, settings)
+    env = migrated_airflow_env(tmp_path, DAG_FILE.parent, GYRE_MODEL_NAME=name, GYRE_CANARY_STEPS="20,50,100")
+    script = _RUN.format(dag_file=str(DAG_FILE))
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    logs = result.stdout + result.stderr
+    line = next((x for x in result.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, logs[-4000:]
+    outcome = json.loads(line.removeprefix("RESULT "))
+    assert outcome["state"].endswith("success"), outcome
+    assert {task: state.rsplit(".", 1)[-1] for task, state in outcome["tasks"].items()} == {
+        "check": "success", "roll_back": "success", "hold": "skipped", "widen": "skipped", "complete": "skipped"
+    }  # fmt: skip
     assert models.version_of(name, canary.CANARY) is None
     assert models.version_of(name, models.CHAMPION) == champion
     last = audit.history(name)[0]
     assert (last.action, last.alias, last.from_version, last.to_version) == ("rollback", "canary", rollout.broken, None)
     assert f"champion {champion} untouched" in last.reason and "does not load" in last.reason
-    assert "[rollback]" in caplog.text
+    assert "[rollback]" in logs, "no notifier event"
 
 
 def test_a_canary_that_fails_on_requests_is_answered_by_the_champion_logged_and_rolled_back(rollout) -> None:
