@@ -26,6 +26,7 @@ class Event(StrEnum):
     CANARY = "canary"
     SHADOW = "shadow"
     TASK_FAILED = "task_failed"
+    ANSWER_QUALITY = "answer_quality"
 
 
 def notify(event: Event, message: str, details: dict[str, Any] | None = None, settings: Settings | None = None) -> None:

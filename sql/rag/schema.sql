@@ -111,3 +111,41 @@ create table if not exists rag_usage (
     cache_write_tokens    bigint  not null,
     cost_usd              numeric(12, 6) not null
 );
+
+-- Every answer given, with the passages it cites ([{"n", "source", "chunk_id", "content"}], copied: an index
+-- version may be purged before the answer is judged). The nightly judge samples a day of them.
+create table if not exists rag_answers (
+    answer_id     bigserial   primary key,
+    asked_at      timestamptz not null default now(),
+    question      text        not null,
+    answer        text        not null,
+    mode          text        not null check (mode in ('generated', 'extractive')),
+    model         text,
+    index_version integer,
+    trace_id      text,
+    cited         jsonb       not null
+);
+create index if not exists rag_answers_asked_at on rag_answers (asked_at);
+
+-- The judge's scores of a day's sample, one row per answer, and the day's means; a re-run replaces the day.
+-- ``method`` says how: 'llm_judge' (a model read answer and passages) or 'embedding_overlap' (an offline proxy).
+create table if not exists rag_answer_scores (
+    day          date             not null,
+    answer_id    bigint           not null references rag_answers on delete cascade,
+    method       text             not null check (method in ('llm_judge', 'embedding_overlap')),
+    faithfulness double precision,  -- null when the answer cites nothing
+    relevance    double precision not null,
+    primary key (day, answer_id)
+);
+
+create table if not exists rag_answer_quality (
+    day          date             primary key,
+    method       text             not null check (method in ('llm_judge', 'embedding_overlap')),
+    judge_model  text,
+    answers      integer          not null,  -- answers given that day
+    scored       integer          not null,  -- of them, in the sample
+    faithfulness double precision,
+    relevance    double precision,
+    below        text[]           not null default '{}',  -- the measures under their floor
+    scored_at    timestamptz      not null default now()
+);

@@ -13,7 +13,7 @@ from gyre.rag.schema import ensure_schema
 CORPUS = Path(__file__).resolve().parents[2] / "docs_corpus"
 TABLES = (
     "rag_chunks, rag_documents, rag_staged_chunks, rag_staged_documents, rag_skipped_documents, "
-    "rag_index_versions, rag_usage"
+    "rag_index_versions, rag_usage, rag_answer_scores, rag_answer_quality, rag_answers"
 )
 
 

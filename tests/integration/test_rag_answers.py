@@ -1,25 +1,39 @@
 """Answers end to end on the real index: extractive without a key; Claude through the real anthropic SDK
 against a local server speaking the Messages API (JSON, streaming SSE, 529 overloaded with retries, then a
 clean error); the daily budget; a planted prompt-injection document; and Langfuse traces through the real
-SDK to a local OTLP/HTTP receiver, with usage, cost and masked PII."""
+SDK to a local OTLP/HTTP receiver, with usage, cost and masked PII. A self-hosted model answers through the real
+openai client against a local server speaking the chat-completions format (JSON, streamed chunks, errors);
+every answer is kept in rag_answers with the passages it cites."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 
 from gyre.config import Settings, load_settings
+from gyre.db import engine
 from gyre.rag import costs, indexer, prompt, tracing
 from gyre.rag.answers import AnswerResult, AnswerStream, AnswerUnavailable, answer
+from gyre.rag.judge import JUDGE_PROMPT, judge_day
 from gyre.rag.retrieval import FilterError
 from tests.integration import rag_support
 from tests.integration.rag_support import count
-from tests.integration.wire_servers import MessagesHandler, MessagesState, OtlpHandler, OtlpState, serving
+from tests.integration.wire_servers import (
+    ChatCompletionsHandler,
+    MessagesHandler,
+    MessagesState,
+    OtlpHandler,
+    OtlpState,
+    serving,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -218,3 +232,123 @@ def test_traces_carry_spans_usage_cost_and_masked_pii(indexed: Path, messages: t
     assert "[CARD]" in spans["ask"]["attributes"]["langfuse.observation.input"]
     assert "[EMAIL]" in generation["langfuse.observation.input"]
     assert any(h.get("authorization", "").startswith("Basic ") for h in state.headers)
+
+
+CHAT_USAGE = {
+    "prompt_tokens": 1500,
+    "completion_tokens": 40,
+    "total_tokens": 1540,
+    "prompt_tokens_details": {"cached_tokens": 500},
+}
+
+
+def test_a_self_hosted_model_answers_streams_and_is_traced_and_priced(indexed: Path) -> None:
+    """GYRE_LLM_PROVIDER=openai_compatible: the openai client against a vLLM-like server; usage, cost, trace."""
+    chat, otlp = MessagesState(TEXT, CHAT_USAGE), OtlpState()
+    with serving(ChatCompletionsHandler, chat) as chat_url, serving(OtlpHandler, otlp) as langfuse_url:
+        settings = _settings(
+            indexed,
+            llm_provider="openai_compatible",
+            llm_base_url=f"{chat_url}/v1",
+            llm_model="qwen2.5-7b-instruct",
+            llm_api_key=SecretStr("local-vllm-key"),
+            llm_input_usd_per_mtok=0.2,
+            llm_output_usd_per_mtok=0.6,
+            anthropic_max_retries=1,
+            langfuse_public_key="pk-lf-local-self-hosted",  # the SDK keeps one exporter per key
+            langfuse_secret_key=SecretStr("sk-lf-local-test"),
+            langfuse_base_url=langfuse_url,
+        )
+        assert "local-vllm-key" not in repr(settings)
+        logged_before = count("select count(*) from rag_answers where mode = 'generated'")
+        result = answer(QUESTION, settings=settings)
+        stream = answer(QUESTION, stream=True, settings=settings)
+        deltas = [e["text"] for e in stream if e["event"] == "delta"]
+        chat.script[:] = [503, 503]
+        with pytest.raises(AnswerUnavailable, match=r"unavailable \(InternalServerError 503\)"):
+            answer(QUESTION, settings=settings)
+        tracing.flush(settings)
+    usage = costs.Usage(input_tokens=1000, output_tokens=40, cache_read_tokens=500)
+    expected = costs.cost("qwen2.5-7b-instruct", usage, (0.2, 0.6))
+    assert result.mode == "generated" and result.answer == TEXT and result.model == "qwen2.5-7b-instruct"
+    assert [c.n for c in result.citations] == [1, 3] and result.usage == usage.as_details()
+    assert result.cost_usd == pytest.approx(expected["total"]) and expected["total"] > 0
+    assert len(deltas) > 3 and "".join(deltas) == TEXT and stream.result.usage == usage.as_details()
+    first, streamed = chat.requests[0], chat.requests[1]
+    assert first["path"] == "/v1/chat/completions" and first["headers"]["authorization"] == "Bearer local-vllm-key"
+    assert first["body"]["model"] == "qwen2.5-7b-instruct"
+    assert first["body"]["max_tokens"] == settings.anthropic_max_tokens
+    assert [m["role"] for m in first["body"]["messages"]] == ["system", "user"]
+    assert first["body"]["messages"][0]["content"] == prompt.SYSTEM_PROMPT
+    assert first["body"]["messages"][1]["content"].rstrip().endswith(QUESTION)
+    assert streamed["body"]["stream"] is True and streamed["body"]["stream_options"] == {"include_usage": True}
+    assert len(chat.requests) == 4, "the failing call was retried once"
+    generation = next(
+        s["attributes"] for s in otlp.spans if s["name"] == "generation" and s["trace_id"] == result.trace_id
+    )
+    assert generation["langfuse.observation.model.name"] == "qwen2.5-7b-instruct"
+    assert json.loads(generation["langfuse.observation.usage_details"]) == usage.as_details()
+    assert json.loads(generation["langfuse.observation.cost_details"]) == pytest.approx(expected)
+    logged = count("select count(*) from rag_answers where mode = 'generated'")
+    assert logged == logged_before + 2
+    cited = count(
+        "select cited from rag_answers where trace_id = :trace", trace=result.trace_id
+    )  # the cited passages, copied
+    assert [c["n"] for c in cited] == [1, 3] and all(c["content"] for c in cited)
+
+
+def test_the_nightly_judge_scores_a_day_once_traces_the_scores_and_notifies(
+    indexed: Path, messages: tuple, api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Offline: the embedding-overlap proxy, labelled; with a model: the LLM judge (a self-hosted one here),
+    scores on the answers' traces, a notification below the floor; a re-run replaces the day."""
+    day = dt.date(2026, 1, 2)
+    before = count("select coalesce(max(answer_id), 0) from rag_answers")
+    chat, otlp = MessagesState('{"faithfulness": 0.4, "relevance": 0.9}', CHAT_USAGE), OtlpState()
+    with serving(ChatCompletionsHandler, chat) as chat_url, serving(OtlpHandler, otlp) as langfuse_url:
+        tracing_on = {
+            "langfuse_public_key": "pk-lf-local-judge",  # the SDK keeps one exporter per key
+            "langfuse_secret_key": SecretStr("sk-lf-local-test"),
+            "langfuse_base_url": langfuse_url,
+        }
+        extractive = answer(QUESTION, settings=_settings(indexed, **tracing_on))
+        generated = answer(QUESTION, settings=_settings(indexed, messages[0], **tracing_on))
+        with engine().begin() as connection:
+            connection.execute(
+                sa.text("update rag_answers set asked_at = :at where answer_id > :before"),
+                {"at": dt.datetime(2026, 1, 2, 12, tzinfo=dt.UTC), "before": before},
+            )
+
+        offline = judge_day(day, _settings(indexed))
+        assert offline.method == "embedding_overlap" and offline.judge_model == "all-MiniLM-L6-v2"
+        assert (offline.answers, offline.scored) == (2, 2)
+        assert offline.faithfulness > 0.8, "the extractive answer quotes its passages"
+        assert 0 < offline.relevance <= 1
+        again = judge_day(day, _settings(indexed))
+        assert again.as_dict() == offline.as_dict(), "the same sample, the same scores"
+        assert count("select count(*) from rag_answer_scores where day = :day", day=day) == 2
+
+        judged_by = _settings(
+            indexed,
+            llm_provider="openai_compatible",
+            llm_base_url=f"{chat_url}/v1",
+            llm_model="qwen2.5-7b-instruct",
+            **tracing_on,
+        )
+        with caplog.at_level(logging.WARNING, logger="gyre.notify"):
+            judged = judge_day(day, judged_by)
+    assert judged.method == "llm_judge" and judged.judge_model == "qwen2.5-7b-instruct"
+    assert (judged.scored, judged.faithfulness, judged.relevance) == (2, 0.4, 0.9)
+    assert judged.below == ["faithfulness"]
+    assert any(
+        "[answer_quality]" in r.getMessage() and "faithfulness 0.40 < 0.70" in r.getMessage() for r in caplog.records
+    )
+    assert count("select count(*) from rag_answer_scores where day = :day and method = 'llm_judge'", day=day) == 2
+    assert count("select count(*) from rag_answer_quality where day = :day and method = 'llm_judge'", day=day) == 1
+    asked = chat.requests[0]["body"]["messages"]
+    assert asked[0]["content"] == JUDGE_PROMPT and "<passages>" in asked[1]["content"]
+    assert any(a.answer.splitlines()[-1][:40] in asked[1]["content"] for a in (extractive, generated))
+    posted = json.dumps([body for path, body in otlp.posts if path.endswith("/api/public/scores")])
+    for trace in (extractive.trace_id, generated.trace_id):
+        assert trace and trace in posted
+    assert '"faithfulness"' in posted and '"relevance"' in posted and "LLM judge" in posted

@@ -1,6 +1,7 @@
-"""Local HTTP servers that speak two remote wire formats, so the real SDKs can be driven in tests:
-the Anthropic Messages API (JSON and server-sent events, overloaded errors) and an OTLP/HTTP trace
-receiver at Langfuse's ingestion path (protobuf, gzip)."""
+"""Local HTTP servers that speak three remote wire formats, so the real SDKs can be driven in tests:
+the Anthropic Messages API (JSON and server-sent events, overloaded errors), the OpenAI chat-completions API
+that self-hosted servers (vLLM, Ollama, llama.cpp) speak (JSON and ``data:`` chunks with usage in the last,
+errors), and an OTLP/HTTP trace receiver at Langfuse's ingestion path (protobuf, gzip)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def serving(handler: type[BaseHTTPRequestHandler], state: Any) -> Iterator[str]:
 
 
 class MessagesState:
-    """What the Messages API answers (a queue of 'ok' / status codes; 'ok' once the queue is empty)."""
+    """What a stand-in model answers (a queue of 'ok' / status codes; 'ok' once the queue is empty)."""
 
     def __init__(self, text: str, usage: dict[str, int]) -> None:
         self.text = text
@@ -110,6 +111,55 @@ class MessagesHandler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
 
+class ChatCompletionsHandler(BaseHTTPRequestHandler):
+    """``POST /v1/chat/completions``; its state's usage is in the API's form (prompt_tokens, completion_tokens,
+    prompt_tokens_details.cached_tokens)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        state: MessagesState = self.server.state  # type: ignore[attr-defined]
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with state.lock:
+            state.requests.append({"path": self.path, "headers": _lower(self.headers), "body": body})
+        if self.path != "/v1/chat/completions":
+            return self._json(404, {"error": {"message": self.path, "type": "not_found", "code": None}})
+        outcome = state.next()
+        if outcome != "ok":
+            return self._json(int(outcome), {"error": {"message": "busy", "type": "server_error", "code": None}})
+        head = {"id": "chatcmpl-local-1", "created": 1767225600, "model": body["model"]}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": state.text}
+            choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+            return self._json(200, head | {"object": "chat.completion", "choices": [choice], "usage": state.usage})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        usage = (body.get("stream_options") or {}).get("include_usage")
+        chunk = head | {"object": "chat.completion.chunk"} | ({"usage": None} if usage else {})
+
+        def choice(delta: dict[str, str], finish: str | None = None) -> dict[str, Any]:
+            return chunk | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+        chunks = [
+            choice({"role": "assistant", "content": ""}),
+            *[choice({"content": piece}) for piece in _pieces(state.text)],
+            choice({}, "stop"),
+            *([chunk | {"choices": [], "usage": state.usage}] if usage else []),
+        ]
+        for data in chunks:
+            self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.close_connection = True
+
+    _json = MessagesHandler._json
+
+
 def _pieces(text: str, size: int = 12) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
@@ -117,12 +167,14 @@ def _pieces(text: str, size: int = 12) -> list[str]:
 class OtlpState:
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
+        self.posts: list[tuple[str, Any]] = []  # (path, JSON body) of the other public API calls, such as scores
         self.headers: list[dict[str, str]] = []
         self.lock = threading.Lock()
 
 
 class OtlpHandler(BaseHTTPRequestHandler):
-    """Accepts OTLP/HTTP protobuf exports at /api/public/otel/v1/traces; answers {} elsewhere."""
+    """Accepts OTLP/HTTP protobuf exports at /api/public/otel/v1/traces; keeps other JSON posts (scores at
+    /api/public/scores) and answers them {}."""
 
     protocol_version = "HTTP/1.1"
 
@@ -140,10 +192,12 @@ class OtlpHandler(BaseHTTPRequestHandler):
 
         state: OtlpState = self.server.state  # type: ignore[attr-defined]
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if not self.path.endswith("/v1/traces"):
-            return self._reply(200, b"{}", "application/json")
         if self.headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
+        if not self.path.endswith("/v1/traces"):
+            with state.lock:
+                state.posts.append((self.path, json.loads(raw or b"null")))
+            return self._reply(200, b"{}", "application/json")
         request = ExportTraceServiceRequest.FromString(raw)
         with state.lock:
             state.headers.append(_lower(self.headers))

@@ -1,16 +1,17 @@
-"""Answer a question from the document index: retrieve, then generate with Claude, or extract.
+"""Answer a question from the document index: retrieve, then generate (Claude or a self-hosted model), or extract.
 
 ``answer(question, filters, stream=...)`` is the function an HTTP endpoint calls. It returns an
 ``AnswerResult`` (or, when streaming, an ``AnswerStream`` of text deltas ending with the result). The
-generated answer cites the retrieved chunks as [n]. Without an Anthropic API key, or once the day's
-generation budget is spent, the answer is extractive: the most relevant sentences of the top chunks,
-labelled as such. Bad filters or questions raise ``ValueError`` subclasses (a 400); an API that still fails
-after the SDK's retries with exponential backoff raises ``AnswerUnavailable`` (a 503).
+generated answer cites the retrieved chunks as [n]. Without a configured model (``gyre.rag.llm``), or once the
+day's generation budget is spent, the answer is extractive: the most relevant sentences of the top chunks,
+labelled as such. Every answer is kept in ``rag_answers`` with the passages it cites, for the nightly judge.
+Bad filters or questions raise ``ValueError`` subclasses (a 400); a model that still fails after the client's
+retries with exponential backoff raises ``AnswerUnavailable`` (a 503).
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from gyre.config import Settings, get_settings
-from gyre.rag import costs, prompt, tracing
+from gyre.db import engine, query
+from gyre.rag import costs, llm, prompt, tracing
 from gyre.rag.retrieval import Hit, check_question, filter_params, search
 
 Mode = Literal["generated", "extractive"]
@@ -218,20 +220,25 @@ def extractive_answer(question: str, hits: Sequence[Hit], note: str, per_chunk: 
     return f"{EXTRACTIVE_LABEL} ({note}); the most relevant passages, quoted from the documents:\n\n" + "\n".join(lines)
 
 
-@functools.cache
-def _anthropic(api_key: str, base_url: str | None, max_retries: int, timeout: float) -> Any:
-    import anthropic
-
-    return anthropic.Anthropic(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout)
-
-
-def _request(question: str, hits: Sequence[Hit], settings: Settings) -> dict[str, Any]:
-    return {
-        "model": settings.anthropic_model,
-        "max_tokens": settings.anthropic_max_tokens,
-        "system": [{"type": "text", "text": prompt.SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}],
-        "messages": [{"role": "user", "content": prompt.user_message(question, hits)}],
-    }
+def _log(result: AnswerResult, hits: Sequence[Hit]) -> None:
+    """Keep the answer with the passages it cites: what the nightly judge scores it against."""
+    cited = [
+        {"n": c.n, "source": c.source, "chunk_id": c.chunk_id, "heading": c.heading, "content": hits[c.n - 1].content}
+        for c in result.citations
+    ]
+    with engine().begin() as connection:
+        connection.execute(
+            query("rag/insert_answer.sql"),
+            {
+                "question": result.question,
+                "answer": result.answer,
+                "mode": result.mode,
+                "model": result.model,
+                "index_version": result.index_version,
+                "trace_id": result.trace_id,
+                "cited": json.dumps(cited),
+            },
+        )
 
 
 def answer(
@@ -271,8 +278,8 @@ def answer(
     note = None
     if not hits:
         note = "no indexed document matches the question"
-    elif settings.anthropic_api_key is None:
-        note = "no Anthropic API key is configured"
+    elif (missing := llm.missing(settings)) is not None:
+        note = missing
     elif costs.spent() >= settings.rag_daily_budget_usd:
         note = f"the daily generation budget of ${settings.rag_daily_budget_usd:.2f} is spent"
     if note is not None:
@@ -287,44 +294,37 @@ def answer(
             **base,
         )
         root.update(output={"answer": text, "mode": "extractive"}, metadata={"note": note}).end()
+        _log(result, hits)
         if stream:
             return AnswerStream(iter([{"event": "delta", "text": text}, _done(result)]), "extractive", root.trace_id)
         return result
 
-    import anthropic
-
-    client = _anthropic(
-        settings.anthropic_api_key.get_secret_value(),
-        settings.anthropic_base_url,
-        settings.anthropic_max_retries,
-        settings.anthropic_timeout_s,
-    )
-    request = _request(question, hits, settings)
+    model = llm.model_name(settings)
+    user = prompt.user_message(question, hits)
     generation = root.start_observation(
         name="generation",
         as_type="generation",
-        model=settings.anthropic_model,
-        input={"system": prompt.SYSTEM_PROMPT, "messages": request["messages"]},
+        model=model,
+        input={"system": prompt.SYSTEM_PROMPT, "messages": [{"role": "user", "content": user}]},
         model_parameters={"max_tokens": settings.anthropic_max_tokens},
+        metadata={"provider": settings.llm_provider},
     )
 
-    def fail(error: Exception) -> AnswerUnavailable:
-        status = getattr(error, "status_code", None)
-        message = f"the language model is unavailable ({type(error).__name__}{f' {status}' if status else ''})"
+    def fail(error: llm.LlmUnavailable) -> AnswerUnavailable:
+        message = f"the language model is unavailable ({error})"
         generation.update(level="ERROR", status_message=message).end()
         root.update(level="ERROR", status_message=message).end()
         return AnswerUnavailable(message + "; try again later")
 
-    def finish(text: str, api_usage: Any) -> AnswerResult:
-        usage = costs.Usage.from_api(api_usage)
-        cost = costs.cost(settings.anthropic_model, usage)
+    def finish(text: str, usage: costs.Usage) -> AnswerResult:
+        cost = llm.price(usage, settings)
         costs.record(usage, cost["total"])
         numbers = prompt.cited_numbers(text, len(hits))
         result = AnswerResult(
             answer=text,
             mode="generated",
             citations=[sources[n - 1] for n in numbers],
-            model=settings.anthropic_model,
+            model=model,
             usage=usage.as_details(),
             cost_usd=cost["total"],
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
@@ -332,40 +332,33 @@ def answer(
         )
         generation.update(output=text, usage_details=usage.as_details(), cost_details=cost).end()
         root.update(output={"answer": text, "mode": "generated", "citations": numbers}).end()
+        _log(result, hits)
         return result
 
     if not stream:
         try:
-            message = client.messages.create(**request)
-        except anthropic.APIError as error:
+            reply = llm.complete(prompt.SYSTEM_PROMPT, user, settings)
+        except llm.LlmUnavailable as error:
             raise fail(error) from error
-        text = "".join(block.text for block in message.content if block.type == "text")
-        return finish(text, message.usage)
+        return finish(reply.text, reply.usage)
 
-    manager = client.messages.stream(**request)
     try:
-        live = manager.__enter__()  # sends the request: failures (after retries) surface here, before any event
-    except anthropic.APIError as error:
+        live = llm.stream(prompt.SYSTEM_PROMPT, user, settings)  # failures (after retries) surface before any event
+    except llm.LlmUnavailable as error:
         raise fail(error) from error
 
     def events() -> Iterator[dict[str, Any]]:
         parts: list[str] = []
         try:
-            first = True
-            for delta in live.text_stream:
-                if first:
+            for delta in live:
+                if not parts:
                     generation.update(completion_start_time=_now())
-                    first = False
                 parts.append(delta)
                 yield {"event": "delta", "text": delta}
-            final = live.get_final_message()
-        except anthropic.APIError as error:
-            failure = fail(error)
-            yield {"event": "error", "message": str(failure)}
+        except llm.LlmUnavailable as error:
+            yield {"event": "error", "message": str(fail(error))}
             return
-        finally:
-            manager.__exit__(None, None, None)
-        yield _done(finish("".join(parts), final.usage))
+        yield _done(finish("".join(parts), live.usage or costs.Usage()))
 
     return AnswerStream(events(), "generated", root.trace_id)
 

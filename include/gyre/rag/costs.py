@@ -1,4 +1,4 @@
-"""What a Messages API call costs, from a price table that counts prompt-cache writes and reads, and the
+"""What a model call costs, from a price table that counts prompt-cache writes and reads, and the
 daily budget that switches answers to extractive once the day's spend reaches it.
 
 Prices are US dollars per million tokens. A cache write costs 1.25x the input price (5-minute cache), a
@@ -64,9 +64,10 @@ def price(model: str) -> tuple[tuple[float, float], bool]:
     return max(PRICES.values(), key=lambda p: p[1]), False
 
 
-def cost(model: str, usage: Usage) -> dict[str, float]:
-    """Langfuse ``cost_details`` in USD: per kind of token, and ``total``."""
-    (input_price, output_price), _ = price(model)
+def cost(model: str, usage: Usage, prices: tuple[float, float] | None = None) -> dict[str, float]:
+    """Langfuse ``cost_details`` in USD: per kind of token, and ``total``; ``prices`` (input, output per million
+    tokens) stand in for the table's, for a model the table cannot know (a self-hosted one)."""
+    input_price, output_price = prices or price(model)[0]
     per_token = 1e-6
     details = {
         "input": usage.input_tokens * input_price * per_token,

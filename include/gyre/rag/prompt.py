@@ -27,7 +27,7 @@ Do not use outside knowledge.
 4. Be concise: a direct answer first, then steps or facts as a short list when that helps."""
 
 DONT_KNOW = "I don't know"
-_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
 def fence(hits: Sequence[Hit]) -> str:
@@ -55,7 +55,7 @@ def user_message(question: str, hits: Sequence[Hit]) -> str:
 def cited_numbers(text: str, available: int) -> list[int]:
     """The document numbers an answer cites, in first-cited order, ignoring numbers that do not exist."""
     seen: dict[int, None] = {}
-    for match in _CITATION.finditer(text):
+    for match in CITATION.finditer(text):
         for number in match.group(1).split(","):
             n = int(number)
             if 1 <= n <= available:

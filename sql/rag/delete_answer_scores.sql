@@ -1,0 +1,1 @@
+delete from rag_answer_scores where day = :day
