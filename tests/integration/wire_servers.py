@@ -48,17 +48,33 @@ class MessagesState:
             return self.script.pop(0) if self.script else "ok"
 
 
-class MessagesHandler(BaseHTTPRequestHandler):
+class _ModelHandler(BaseHTTPRequestHandler):
+    """What both model APIs share: a request is recorded in the state before it is answered."""
+
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: Any) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def _received(self) -> tuple[MessagesState, dict[str, Any]]:
         state: MessagesState = self.server.state  # type: ignore[attr-defined]
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         with state.lock:
             state.requests.append({"path": self.path, "headers": _lower(self.headers), "body": body})
+        return state, body
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+class MessagesHandler(_ModelHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        state, body = self._received()
         if self.path != "/v1/messages":
             return self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
         outcome = state.next()
@@ -102,29 +118,13 @@ class MessagesHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.close_connection = True
 
-    def _json(self, status: int, payload: dict[str, Any]) -> None:
-        raw = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
-
-class ChatCompletionsHandler(BaseHTTPRequestHandler):
+class ChatCompletionsHandler(_ModelHandler):
     """``POST /v1/chat/completions``; its state's usage is in the API's form (prompt_tokens, completion_tokens,
     prompt_tokens_details.cached_tokens)."""
 
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:  # noqa: N802
-        state: MessagesState = self.server.state  # type: ignore[attr-defined]
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with state.lock:
-            state.requests.append({"path": self.path, "headers": _lower(self.headers), "body": body})
+        state, body = self._received()
         if self.path != "/v1/chat/completions":
             return self._json(404, {"error": {"message": self.path, "type": "not_found", "code": None}})
         outcome = state.next()
@@ -156,8 +156,6 @@ class ChatCompletionsHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")
         self.close_connection = True
-
-    _json = MessagesHandler._json
 
 
 def _pieces(text: str, size: int = 12) -> list[str]:
