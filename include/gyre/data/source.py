@@ -158,9 +158,11 @@ def _inject_fraud(
     frame.loc[at_compromised, ["is_fraud", "mechanism"]] = [True, "compromised_merchant"]
     frame.loc[background & ~at_compromised, ["is_fraud", "mechanism"]] = [True, "background"]
     if scenario == "concept_drift":
-        # Account takeover: domestic, office hours, recently issued cards, electronics and money transfers.
+        # Account takeover: domestic, office hours, recently issued cards, electronics and money transfers. A wave
+        # of 2 % of the day: at 0.8 % a night held about 20 reported frauds, a third of them the old kind, and the
+        # champion's ROC-AUC drop on them sometimes stayed within its sampling error (the demo saw no drift).
         targets = merch[merch["mcc"].isin([5732, 4829])]
-        k = int(n * 0.008)
+        k = int(n * 0.02)
         victims = rng.choice(n, k, replace=False)
         home = pop.customers["home_country"].to_numpy()[frame["customer_idx"].to_numpy()[victims]]
         for country in COUNTRIES:
