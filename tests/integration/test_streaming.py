@@ -355,8 +355,9 @@ def test_consumer_killed_mid_batch_loses_and_duplicates_nothing(client: redis.Re
     state = StateStore(client, name, 3600)
     assert publish_between(stream, start, start + dt.timedelta(days=1)) == len(frame)
     port = free_port()
+    # Features only (no scorer): what is killed and taken over here is the aggregates' commit and push.
     env = {**os.environ, "GYRE_STREAM_NAME": name, "GYRE_STREAM_BATCH": "40", "GYRE_STREAM_CLAIM_IDLE_MS": "300",
-           "GYRE_STREAM_METRICS_PORT": str(port)}  # fmt: skip
+           "GYRE_STREAM_METRICS_PORT": str(port), "GYRE_STREAM_SCORE": "false"}  # fmt: skip
     first = _consumer_process(env, "first")
     metrics = ""
     try:
