@@ -45,9 +45,37 @@ def reference(model: TrainedModel) -> pd.DataFrame:
     return scored(model, model.holdout())
 
 
-def judge(model: TrainedModel, reference: pd.DataFrame, current: pd.DataFrame, out: Path, name: str) -> list[str]:
+def _evidently_defaults(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]) -> dict[str, tuple]:
+    """Each column's (method, score, PSI) from a report that lets Evidently choose every test itself."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+    from evidently.presets import DataDriftPreset
+
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(reference[c])]
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=[c for c in columns if c not in numeric])
+    metrics = [DataDriftPreset(columns=columns), *(ValueDrift(column=c, method="psi") for c in columns)]
+    datasets = (
+        Dataset.from_pandas(f[columns].reset_index(drop=True), data_definition=definition) for f in (current, reference)
+    )
+    found: dict[str, dict[str, float]] = {c: {} for c in columns}
+    for metric in Report(metrics).run(*datasets).dict()["metrics"]:
+        config = metric["config"]
+        if str(config["type"]).endswith(":ValueDrift"):
+            found[config["column"]][str(config["method"])] = float(metric["value"])
+    return {c: (*next((m, v) for m, v in by.items() if m != "psi"), by["psi"]) for c, by in found.items()}
+
+
+def judge(
+    model: TrainedModel, reference: pd.DataFrame, current: pd.DataFrame, out: Path, name: str, compare: bool = False
+) -> list[str]:
+    """The rules' reasons on one window; ``compare`` also checks every statistic against Evidently's defaults."""
     features = [*model.numeric, *model.categorical]
     result = run_drift_report(reference, current, features, "score", out, name, label="is_fraud", with_summary=False)
+    if compare:  # the verdicts below then come from the statistics Evidently gives when left to choose
+        expected = _evidently_defaults(reference, current, [*features, "score"])
+        for drift in [*result.features.values(), result.prediction]:
+            method, score, psi = expected[drift.column]
+            assert (drift.method, drift.score, drift.psi) == (method, pytest.approx(score), pytest.approx(psi)), drift
     return drift_reasons(result, DriftRules.from_settings(get_settings()), reference_roc_auc=model.test.roc_auc)
 
 
@@ -61,7 +89,7 @@ def test_clean_traffic_does_not_trigger_retraining(
     alarms = []
     for i in range(BOOTSTRAP_SAMPLES):
         sample = pool.iloc[rng.integers(0, len(pool), size)].reset_index(drop=True)
-        reasons = judge(model, reference, sample, tmp_path, f"clean-{i}")
+        reasons = judge(model, reference, sample, tmp_path, f"clean-{i}", compare=i == 0)
         if reasons:
             alarms.append(reasons)
     rate = len(alarms) / BOOTSTRAP_SAMPLES
@@ -73,7 +101,7 @@ def test_clean_traffic_does_not_trigger_retraining(
 def test_each_drift_scenario_is_detected(
     scenario: str, model: TrainedModel, reference: pd.DataFrame, tmp_path: Path
 ) -> None:
-    reasons = judge(model, reference, scored(model, night_traffic(NIGHT, scenario)), tmp_path, scenario)
+    reasons = judge(model, reference, scored(model, night_traffic(NIGHT, scenario)), tmp_path, scenario, compare=True)
     print(f"{scenario}: {reasons}")
     assert reasons, f"{scenario} went unnoticed"
     if scenario == "concept_drift":  # features barely move; the matured labels show it

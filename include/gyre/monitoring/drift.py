@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 # Evidently reports a p-value for statistical tests (drift when below the threshold) and a distance
@@ -62,20 +63,44 @@ class DriftResult:
         return len(self.drifted_features) / len(self.features) if self.features else 0.0
 
 
-def _value_drifts(metrics: list[dict]) -> tuple[dict[str, dict], dict[str, float]]:
-    """Split Evidently's ValueDrift results into each column's default-method result and its PSI."""
+def _clean(column: pd.Series) -> pd.Series:
+    """The values Evidently's drift tests see: infinities and missing values dropped."""
+    return column.replace([np.inf, -np.inf], np.nan).dropna()
+
+
+def _methods(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict:
+    """Each column's drift test as Evidently itself picks it (by size and distinct values), picked once.
+
+    Left to choose, Evidently repeats the choice (a distinct count over both samples) in each of the three
+    places the preset measures a column; naming the test it would pick gives the same statistic.
+    """
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    kinds = {**dict.fromkeys(numeric, ColumnType.Numerical), **dict.fromkeys(categorical, ColumnType.Categorical)}
+    return {c: get_stattest(_clean(reference[c]), _clean(current[c]), kind, None) for c, kind in kinds.items()}
+
+
+def _psi(reference: pd.Series, current: pd.Series, numeric: bool) -> float:
+    """PSI by Evidently's own test (its bins and floor), without a second chart per column in the report."""
+    from evidently.legacy.calculations.stattests import psi_stat_test
+    from evidently.legacy.core import ColumnType
+
+    kind = ColumnType.Numerical if numeric else ColumnType.Categorical
+    return float(psi_stat_test(_clean(reference), _clean(current), kind, None).drift_score)
+
+
+def _value_drifts(metrics: list[dict], names: dict[str, str]) -> dict[str, dict]:
+    """Each column's drift result from Evidently's ValueDrift metrics, its method by display name."""
     default: dict[str, dict] = {}
-    psi: dict[str, float] = {}
     for metric in metrics:
         config = metric.get("config") or {}
         if not str(config.get("type", "")).endswith(":ValueDrift"):
             continue
-        column, method = config["column"], str(config.get("method"))
-        if method == "psi":
-            psi[column] = float(metric["value"])
-        else:
-            default[column] = {"method": method, "score": float(metric["value"]), "threshold": config["threshold"]}
-    return default, psi
+        column = config["column"]
+        method = names.get(column, str(config.get("method")))
+        default[column] = {"method": method, "score": float(metric["value"]), "threshold": config["threshold"]}
+    return default
 
 
 def _quality(metrics: list[dict]) -> dict[str, float]:
@@ -106,7 +131,6 @@ def run_drift_report(
     reading the report and costs most of its time; ``with_summary=False`` leaves it out where nobody will.
     """
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
-    from evidently.metrics import ValueDrift
     from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
 
     missing = [c for c in [*features, prediction] if c not in current.columns or c not in reference.columns]
@@ -121,7 +145,10 @@ def run_drift_report(
     labelled = current if label is None else current[current[label].notna()] if label in current else current.iloc[:0]
     with_quality = label is not None and len(labelled) >= min_labelled_rows and label in reference
 
-    metrics: list = [DataDriftPreset(columns=columns), *(ValueDrift(column=c, method="psi") for c in columns)]
+    if with_quality:
+        current = labelled  # drift, too, is measured on the rows whose quality is
+    tests = _methods(reference, current, numeric, categorical)
+    metrics: list = [DataDriftPreset(columns=columns, per_column_method={c: t.name for c, t in tests.items()})]
     if with_summary:
         metrics.append(DataSummaryPreset(columns=columns))
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
@@ -132,7 +159,6 @@ def run_drift_report(
             categorical_columns=categorical,
             classification=[BinaryClassification(target=label, prediction_probas=prediction)],
         )
-        current = labelled
     keep = [*columns, label] if with_quality else columns
     snapshot = Report(metrics).run(
         Dataset.from_pandas(current[keep].reset_index(drop=True), data_definition=definition),
@@ -146,7 +172,8 @@ def run_drift_report(
     snapshot.save_json(str(json_path))
 
     results = snapshot.dict()["metrics"]
-    default, psi = _value_drifts(results)
+    default = _value_drifts(results, {c: test.display_name for c, test in tests.items()})
+    psi = {c: _psi(reference[c], current[c], c in numeric) for c in columns}
     drifts = {c: ColumnDrift(column=c, psi=psi.get(c), **default[c]) for c in columns if c in default}
     quality = None
     if with_quality:
