@@ -24,6 +24,7 @@ from great_expectations.data_context.types.resource_identifiers import (
 )
 
 from gyre.config import Settings
+from gyre.validation import suite
 from gyre.validation.contract import Feed
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,7 @@ def merge(results: list[ExpectationSuiteValidationResult]) -> ExpectationSuiteVa
             "partial_unexpected_counts",
         ):
             item.result.pop(bulky, None)
-    merged.success = all(item.success for item in merged.results)
-    passed = sum(item.success for item in merged.results)
-    merged.statistics.update(
-        successful_expectations=passed,
-        unsuccessful_expectations=len(merged.results) - passed,
-        success_percent=100 * passed / len(merged.results) if merged.results else 100.0,
-    )
-    return merged
+    return suite.restate(merged)
 
 
 def _plain(result: ExpectationSuiteValidationResult) -> ExpectationSuiteValidationResult:
