@@ -42,16 +42,24 @@ DOCUMENT_INDEX = Asset("document_index")
     doc_md=__doc__,
 )
 def index_documents() -> None:
+    # Embedding is background work: at a lower CPU priority (os.nice) it leaves the scheduler's heartbeats and
+    # the endpoint their share of a small machine (the first start builds the index while the stack settles).
     @task
     def sync() -> dict[str, Any]:
+        import os
+
         from gyre.rag.indexer import sync as sync_folder
 
+        os.nice(10)
         return sync_folder().as_dict()
 
     @task
     def evaluate(report: dict[str, Any]) -> dict[str, Any]:
+        import os
+
         from gyre.rag.indexer import evaluate_version
 
+        os.nice(10)
         candidate, live, decision = evaluate_version(report["version_id"])
         return {
             "version_id": report["version_id"],

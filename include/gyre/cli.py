@@ -64,7 +64,7 @@ def _services_table(settings: Settings, state: StackState, health: dict[str, boo
         "redis": "password only",
         "airflow": "user admin",
         "mlflow": "user admin (MLFLOW_ADMIN_PASSWORD in the passwords file)",
-        "serving": "X-API-Key (SERVING_API_KEY in the passwords file)",
+        "serving": "X-API-Key (SERVING_API_KEY in the passwords file); analyst console at /console/",
         "feast": "X-API-Key (FEATURE_SERVER_API_KEY in the passwords file); read-only",
     }
     for record in state.services:

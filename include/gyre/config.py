@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     )
     llm_output_usd_per_mtok: float = Field(0.0, ge=0, description="what its output costs per million tokens")
     rag_docs_dir: Path | None = Field(None, description="folder the document index mirrors; default docs_corpus/")
+    rag_index_on_start: bool = Field(
+        True, description="gyre up has Airflow run index_documents when the document index has no live version"
+    )
     rag_golden_set: Path | None = Field(
         None, description="questions with the documents that answer them; default golden_set.json in the folder"
     )

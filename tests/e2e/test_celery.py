@@ -72,6 +72,7 @@ def celery_env() -> Iterator[dict[str, str]]:
         GYRE_TASK_RETRY_DELAY_S="2",
         GYRE_TRAINING_WINDOW_DAYS="4",
         GYRE_TRAINING_LABEL_DELAY_DAYS="4",
+        GYRE_RAG_INDEX_ON_START="false",  # the document index is not what this test runs on the workers
         # A killed worker's task stops heartbeating; let the scheduler notice in seconds, not five minutes.
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="15",
     )

@@ -58,6 +58,10 @@ class AirflowClient:
             f"DAG {dag_id} did not appear within {timeout_s:.0f} s; see `airflow dags list-import-errors`"
         )
 
+    def dag(self, dag_id: str) -> dict[str, Any]:
+        """The DAG's details: paused or not, and when its next scheduled run is due (``next_dagrun_run_after``)."""
+        return self._call("GET", f"/dags/{dag_id}")
+
     def unpause(self, dag_id: str) -> None:
         self._call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 

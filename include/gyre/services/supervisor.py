@@ -1,6 +1,7 @@
 """`gyre up` / `status` / `down`: start the stack, wait until each service is ready, stop it cleanly.
 
 Postgres and Redis start first; MLflow, the feature server, the endpoint and Airflow then start side by side.
+Once all are ready, a start that finds no live document index has Airflow build one (``first_index``).
 
 The supervisor owns every service as a child process group and records them in ``<home>/run/state.json``.
 Stopping goes in reverse order (Airflow before the databases it writes to) so no data is lost, and a
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gyre.config import Settings
-from gyre.services import ALL_SERVICES
+from gyre.services import ALL_SERVICES, first_index
 from gyre.services.airflow import EmbeddedAirflow
 from gyre.services.credentials import load_or_create
 from gyre.services.endpoints import without_password
@@ -173,6 +174,8 @@ class Supervisor:
             raise
         self.state.ready = True
         self.state.write(path)
+        if self.settings.rag_index_on_start and any(service.name == "airflow" for service in self.services):
+            first_index.start_in_background(self.settings, self.report)  # the knowledge base on day one
         return self.state
 
     def _start_together(self, services: list[Service]) -> None:
