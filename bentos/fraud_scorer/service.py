@@ -15,7 +15,7 @@ from bentoml.exceptions import ServiceUnavailable
 from gyre.config import get_settings
 from gyre.console.app import CONSOLE_PREFIX
 from gyre.console.app import create_app as console_app
-from gyre.rag import api as answers
+from gyre.rag.service import Answers, relayed
 from gyre.serving.features import FeaturesUnavailable
 from gyre.serving.guard import RequestGuard
 from gyre.serving.runtime import Runtime
@@ -35,6 +35,9 @@ settings = get_settings()
 )
 class FraudScorer:
     """Scores transactions with ``champion``; ``challenger`` in shadow; follows alias moves without a restart."""
+
+    # /ask runs in the answers service's own process (torch stays out of the scoring workers); see gyre.rag.service.
+    answers = bentoml.depends(Answers)
 
     def __init__(self) -> None:
         self.runtime = Runtime.start(get_settings())
@@ -60,14 +63,16 @@ class FraudScorer:
     @bentoml.api(route="/ask")
     def ask(self, question: str, filters: dict[str, str | list[str]] | None = None) -> dict[str, Any]:
         """Answer from the knowledge base with [n] citations; extractive (and labelled) without an Anthropic key."""
-        return answers.ask(question, filters)
+        with relayed():
+            return self.answers.ask(question=question, filters=filters)
 
     @bentoml.api(route="/ask_stream")
     def ask_stream(
         self, question: str, filters: dict[str, str | list[str]] | None = None
     ) -> Generator[str, None, None]:
         """The same answer as server-sent events: ``delta`` events with text, then ``done`` with the result."""
-        yield from answers.ask_events(question, filters)
+        with relayed():
+            yield from self.answers.ask_stream(question=question, filters=filters)
 
     def __is_ready__(self) -> bool:
         return self.runtime.not_ready_reason() is None

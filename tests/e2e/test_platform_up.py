@@ -126,7 +126,7 @@ def listening(processes: list[psutil.Process], kind: str) -> list[tuple[str, Any
 
 
 def test_only_the_services_listen_on_loopback_and_no_write_path_is_open(stack_env: dict[str, str]) -> None:
-    """Issue 16.6: nothing of the stack listens beyond loopback or on a port that is not a service's, and every
+    """Nothing of the stack listens beyond loopback or on a port that is not a service's, and every
     path that changes state (features, the registry's aliases, scores, DAG runs, the stores) refuses a caller
     without credentials."""
     home = Path(stack_env["GYRE_HOME"])

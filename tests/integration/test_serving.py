@@ -7,7 +7,9 @@ with schemathesis, and watched while the ``champion`` alias moves under load.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -317,6 +320,49 @@ def server(registered: dict[str, Any]) -> Iterator[str]:
         log.close()
 
 
+def worker_processes(url: str) -> dict[str, list[psutil.Process]]:
+    """The BentoML workers behind ``url`` by service name: the answers worker (its environment names the port),
+    and its siblings under the same arbiter."""
+    port = url.rsplit(":", 1)[1]
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            argv = process.info["cmdline"] or []
+            if "answers" in argv and process.environ().get("GYRE_SERVING_PORT") == port:
+                found: dict[str, list[psutil.Process]] = {}
+                for worker in process.parent().children():
+                    argv = worker.cmdline()
+                    found.setdefault(argv[argv.index("--service-name") + 1], []).append(worker)
+                return found
+    raise AssertionError(f"no answers worker serves {url}")
+
+
+def loads_torch(process: psutil.Process) -> bool:
+    return "libtorch" in Path(f"/proc/{process.pid}/maps").read_text()
+
+
+def test_first_ask_after_a_start_is_answered_at_once_from_its_own_process(server, api_key) -> None:
+    """/ask is relayed to the answers service's own worker. While it loads its embedding model each /ask gets a
+    503 saying so within a second (none is held until the 10 s timeout), then answers; torch is loaded in that
+    worker only, never in a scoring worker, and /score answers meanwhile."""
+    key = {"X-API-Key": api_key}
+    score = {"transaction": support.transactions(1)[0]}
+    answers: list[tuple[int, float, str]] = []
+    deadline = time.monotonic() + 180
+    while not answers or answers[-1][0] == 503:
+        assert time.monotonic() < deadline, answers[-3:]
+        began = time.monotonic()
+        response = httpx.post(f"{server}/ask", json={"question": "Who is paged for a SEV1?"}, headers=key, timeout=15)
+        answers.append((response.status_code, time.monotonic() - began, response.text))
+        assert httpx.post(f"{server}/score", json=score, headers=key).status_code == 200
+    assert answers[-1][0] == 200 and "answer" in json.loads(answers[-1][2]), answers[-1]
+    assert all("loading its embedding model" in json.loads(text)["error"] for code, _, text in answers[:-1])
+    assert max((seconds for _, seconds, _ in answers[:-1]), default=0) < 2.0 and answers[-1][1] < 5.0, answers
+    workers = worker_processes(server)
+    assert set(workers) == {"fraud_scorer", "answers"}, workers
+    assert all(loads_torch(process) for process in workers["answers"])
+    assert not any(loads_torch(process) for process in workers["fraud_scorer"])
+
+
 def test_real_server_scores_through_bentoml_client(server, api_key, registered) -> None:
     import bentoml
 
@@ -389,14 +435,15 @@ def test_openapi_schema_is_true_to_the_service_under_every_schemathesis_check(se
 
     schema = schemathesis.openapi.from_url(f"{server}/docs.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} >= {"/score", "/score_batch", "/readyz", "/healthz"}
-    # The scoring contract and the probes; /ask and /ask_stream (gyre.rag) have their own tests.
-    operations = [op for op in operations if not op.path.startswith("/ask")]
+    assert {op.path for op in operations} >= {"/score", "/score_batch", "/ask", "/ask_stream", "/readyz", "/healthz"}
+    operations = [op for op in operations if not op.path.startswith("/console")]  # gyre.console's own tests
     statuses: list[int] = []
     for operation in operations:
+        # A valid question costs a retrieval (the answers service's own tests cover answers): fewer of them.
+        examples = 10 if operation.path.startswith("/ask") else 30
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def call(case) -> None:  # noqa: ANN001
             response = case.call(headers={"X-API-Key": api_key}, timeout=10)
             statuses.append(response.status_code)

@@ -13,6 +13,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -56,8 +57,25 @@ def export_env(settings: Settings | None = None) -> None:
     os.environ.update(feast_env(settings))
 
 
+def _feast_without_torch() -> None:
+    """Feast 0.67 imports torch whenever it is installed (``feast.torch_wrapper``), for tensor conversions this
+    platform never asks of it: seconds and hundreds of MB in every process that reads features, the scoring
+    workers first. Unless torch is loaded already, Feast is given a wrapper that reports it absent."""
+    if "torch" in sys.modules or "feast.torch_wrapper" in sys.modules:
+        return
+    wrapper = types.ModuleType("feast.torch_wrapper", "torch withheld from Feast (gyre.features.store)")
+    wrapper.TORCH_AVAILABLE = False  # type: ignore[attr-defined]
+
+    def get_torch() -> None:
+        raise ImportError("torch is withheld from Feast in this process (gyre.features.store)")
+
+    wrapper.get_torch = get_torch  # type: ignore[attr-defined]
+    sys.modules[wrapper.__name__] = wrapper
+
+
 @functools.cache
 def _cached_store(path: str) -> FeatureStore:
+    _feast_without_torch()
     from feast import FeatureStore
 
     return FeatureStore(repo_path=path)

@@ -76,6 +76,7 @@ class RequestGuard:
         }
         self._redis: Any = None
         self._openapi_doc: bytes | None = None  # the schema is fixed for the process: amended on first request
+        self._answers_ready = False
         self.limiter = RateLimiter(
             settings.serving_rate_limit,
             settings.serving_rate_window_s,
@@ -147,6 +148,8 @@ class RequestGuard:
         reason = "the service is starting" if run is None else run.not_ready_reason()
         if reason and scope["path"] not in ANSWER_ROUTES:
             return await _reply(send, 503, {"error": reason}, {"retry-after": "5"})
+        if scope["path"] in ANSWER_ROUTES and (reason := await self._answers_unavailable()):
+            return await _reply(send, 503, {"error": reason}, {"retry-after": "5"})
         body = b""
         more = True
         while more:
@@ -171,6 +174,16 @@ class RequestGuard:
                 return await _reply(send, 422, {"error": "invalid request", "detail": far})
             return await self._score(run, transactions, single, send)
         return await self._forward(scope, body, receive, send)
+
+    async def _answers_unavailable(self) -> str | None:
+        """Asked of the answers service (its own process) until it first says ready: its model does not unload."""
+        if self._answers_ready:
+            return None
+        from gyre.rag.service import unavailable_reason
+
+        reason = await unavailable_reason(READYZ_TIMEOUT_S)
+        self._answers_ready = reason is None
+        return reason
 
     def _far_from_now(self, transactions: list[Transaction], single: bool) -> list[dict[str, str]]:
         """Events stamped decades away are refused: they would be scored and logged as if they were today's."""
@@ -202,8 +215,11 @@ class RequestGuard:
         return await _send_json(send, 200, payload)
 
     async def _forward(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> int:
+        """BentoML answers the route; an error's body is given the guard's one shape (BentoML sends a 4xx's
+        ``{"error"}`` inside a list)."""
         sent = False
         status = 500
+        error: list[bytes] | None = None
 
         async def replay() -> dict[str, Any]:
             nonlocal sent
@@ -214,10 +230,17 @@ class RequestGuard:
             return await receive()
 
         async def watch(message: dict[str, Any]) -> None:
-            nonlocal status
+            nonlocal status, error
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+                if status >= 400:
+                    error = []
+                    return
+            if error is None:
+                return await send(message)
+            error.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await _reply(send, status, _one_error(b"".join(error)))
 
         await self.app(scope, replay, watch)
         return status
@@ -260,6 +283,16 @@ class RequestGuard:
             reasons.append(f"Redis does not answer ({type(error).__name__})")
         code = 503 if reasons else 200
         return await _reply(send, code, {"ready": not reasons, "reasons": reasons, **status})
+
+
+def _one_error(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {"error": body.decode(errors="replace")}
+    if isinstance(parsed, list) and len(parsed) == 1:
+        parsed = parsed[0]
+    return parsed if isinstance(parsed, dict) and "error" in parsed else {"error": parsed}
 
 
 async def _reply(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:

@@ -26,6 +26,14 @@ REFUSALS = {
 }
 
 
+# /ask_stream's events as a client parses them: ``delta`` (data: {"text"}) then ``done`` (data: {"result"}).
+STREAM_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {"event": {"enum": ["delta", "done"]}, "data": {"type": "string", "description": "JSON"}},
+}
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -54,6 +62,8 @@ def amend(spec: dict[str, Any], bodies: dict[str, type[BaseModel]]) -> dict[str,
             responses["200"] = _json(results[path], "scored")
             for status in ("400", "404"):  # never answered on these routes: the guard refuses with 4xx above
                 responses.pop(status, None)
+        elif "text/event-stream" in responses.get("200", {}).get("content", {}):
+            responses["200"]["content"]["text/event-stream"]["schema"] = STREAM_EVENT
         responses.update({status: _json(error, why) for status, why in REFUSALS.items()})
     readyz = spec.get("paths", {}).get("/readyz", {})
     for method in [m for m in readyz if m not in ("get", "head")]:
