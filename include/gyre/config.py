@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     training_min_rows: int = Field(2000, ge=10, description="a smaller training window fails and registers nothing")
     training_min_positives: int = Field(30, ge=3, description="fewest fraud labels a training window must hold")
     training_estimator: Literal["gradient_boosting", "lightgbm", "random_forest", "logistic_regression"] = Field(
-        "gradient_boosting", description="the learner; recorded as the run's estimator param and gyre.estimator tag"
+        "lightgbm", description="the learner; recorded as the run's estimator param and gyre.estimator tag"
     )
     training_validation_share: float = Field(0.15, gt=0, lt=0.5, description="latest-but-one slice of the window")
     training_test_share: float = Field(0.15, gt=0, lt=0.5, description="latest slice; frozen as the gate's holdout")
