@@ -172,12 +172,12 @@ class Settings(BaseSettings):
     )
 
     # --- documents and answers ---------------------------------------------------------------------
-    anthropic_api_key: SecretStr | None = None
-    anthropic_model: str = "claude-sonnet-4-5"
-    anthropic_base_url: str | None = Field(None, description="Messages API endpoint; unset = Anthropic's own")
     llm_provider: Literal["anthropic", "openai_compatible"] = Field(
         "anthropic", description="who writes answers: Claude, or a self-hosted OpenAI-compatible server"
     )
+    anthropic_api_key: SecretStr | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_base_url: str | None = Field(None, description="Messages API endpoint; unset = Anthropic's own")
     anthropic_max_retries: int = Field(
         3, ge=0, le=10, description="retries (exponential backoff) before a 503; either provider"
     )
@@ -222,9 +222,6 @@ class Settings(BaseSettings):
     rag_gate_min_mrr: float = Field(0.6, ge=0, le=1, description="a new index version needs this MRR")
     rag_gate_max_drop: float = Field(0.02, ge=0, le=1, description="largest recall@5/MRR loss allowed vs the live one")
     rag_daily_budget_usd: float = Field(5.0, ge=0, description="generation spend per UTC day; then extractive answers")
-    langfuse_public_key: str | None = Field(None, description="tracing is off unless both keys are set")
-    langfuse_secret_key: SecretStr | None = None
-    langfuse_base_url: str = Field("https://cloud.langfuse.com", description="Langfuse server (OTLP/HTTP)")
     rag_judge_sample: int = Field(50, ge=1, le=10_000, description="answers of a day the nightly judge scores")
     rag_judge_min_faithfulness: float = Field(
         0.7, ge=0, le=1, description="a day's mean faithfulness below this notifies"
@@ -232,6 +229,9 @@ class Settings(BaseSettings):
     rag_judge_min_relevance: float = Field(
         0.5, ge=0, le=1, description="a day's mean answer relevance below this notifies"
     )
+    langfuse_public_key: str | None = Field(None, description="tracing is off unless both keys are set")
+    langfuse_secret_key: SecretStr | None = None
+    langfuse_base_url: str = Field("https://cloud.langfuse.com", description="Langfuse server (OTLP/HTTP)")
 
     @field_validator("bind_host")
     @classmethod
