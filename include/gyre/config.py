@@ -63,7 +63,12 @@ class Settings(BaseSettings):
     ingest_chunk_rows: int = Field(100_000, ge=1, description="rows read and validated at a time (bounds memory)")
     ingest_max_bad_share: float = Field(0.05, ge=0, le=1, description="a batch with more bad rows fails, loads nothing")
     ingest_row_count_band: float = Field(
-        2.0, gt=1, description="a day's rows must lie within median/band..median*band of recent days"
+        2.0, gt=1, description="a day's transactions must lie within median/band..median*band of recent days"
+    )
+    # Chargebacks are a few dozen a day and a fraud wave multiplies them: a band as tight as the transactions'
+    # rejected a real wave's labels (2.2x the median), the very labels monitoring judges the model on.
+    ingest_label_count_band: float = Field(
+        4.0, gt=1, description="the same band for a day's chargebacks (a missing or repeated export, not a wave)"
     )
     ingest_history_days: int = Field(14, ge=1, description="recent loaded days the row-count rule compares with")
 

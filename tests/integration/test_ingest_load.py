@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import psycopg
 import pytest
 
@@ -97,6 +98,25 @@ def test_a_day_far_below_recent_volume_fails_the_row_count_rule(conninfo: str, t
     export_file.write_text("\n".join(lines[:300]) + "\n")
     with pytest.raises(BatchRejected, match="row count outside"):
         ingest("transactions", days[3], landing=tmp_path, conninfo=conninfo)
+
+
+def test_a_fraud_waves_chargebacks_load_though_they_double_the_recent_volume(conninfo: str, tmp_path: Path) -> None:
+    """Chargebacks are a few dozen a day and a fraud wave multiplies them: their volume band is wider than the
+    transactions', so the labels monitoring needs are not rejected as an anomaly (a wave once sent 2.1x the
+    median in a day). Here a day's file holds two days of an account-takeover wave's chargebacks."""
+    from gyre.data import source
+
+    days = [dt.date(2031, 5, d) for d in (1, 2, 3, 4)]
+    counts = []
+    for day in days[:3]:
+        write_day(tmp_path, day, seed=3)
+        counts.append(ingest("labels", day, landing=tmp_path, conninfo=conninfo).rows_loaded)
+    write_day(tmp_path, days[3], seed=3)
+    wave = pd.concat([source.labels(3, days[3] + dt.timedelta(days=i), "concept_drift") for i in range(2)])
+    wave["reported_at"] = pd.Timestamp(days[3], tz="UTC") + (wave["reported_at"] - wave["reported_at"].dt.floor("D"))
+    wave.to_csv(tmp_path / days[3].isoformat() / "labels.csv", index=False)
+    loaded = ingest("labels", days[3], landing=tmp_path, conninfo=conninfo)
+    assert loaded.rows_loaded == len(wave) > 2 * sorted(counts)[1], (len(wave), counts)
 
 
 def test_labels_feed_and_range_snapshot(conninfo: str, tmp_path: Path) -> None:

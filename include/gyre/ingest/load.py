@@ -29,7 +29,7 @@ from gyre.ingest import queries
 from gyre.ingest.reader import LINE, FileUnreadable, Layout, Rejected, printable, read_chunks
 from gyre.services.endpoints import libpq_url
 from gyre.validation import docs, suite
-from gyre.validation.contract import FEEDS, TRANSACTIONS, Feed
+from gyre.validation.contract import FEEDS, LABELS, TRANSACTIONS, Feed
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def _row_bounds(cur: psycopg.Cursor, feed: Feed, day: dt.date, settings: Setting
     if len(counts) < 3:
         return None
     median = statistics.median(counts)
-    band = settings.ingest_row_count_band
+    band = settings.ingest_label_count_band if feed.name == LABELS.name else settings.ingest_row_count_band
     return int(median / band), int(median * band) + 1
 
 
