@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SERVER_CPU, LOAD_CPU = "0", "1"
 LUA = ROOT / "bench" / "wrk" / "post.lua"
+SERVERS = ("fastapi", "mlflow", "bento-noop", "fastapi-noop")
 NOOP_BENTO = ROOT / "bench" / "noop_bento"
 
 # Where a sampled stack's time goes: the first rule (from the innermost frame outwards) that matches it.
@@ -159,15 +160,15 @@ def _transactions(count: int, at) -> list[dict]:  # noqa: ANN001
     return [transaction_body(row) for row in rows.itertuples()]
 
 
-def _profile(pid: int, url: str, bodies: Path, key: str, seconds: float) -> Counter | None:
+def _profile(pid: int, url: str, bodies: Path, key: str, seconds: float, connections: int) -> Counter | None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         print("py-spy is not installed: no breakdown (pip install py-spy)")
         return None
     out = Path(tempfile.mkdtemp()) / "stacks.txt"
     load = subprocess.Popen(
-        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c8", f"-d{round(seconds) + 2}s", "-s", str(LUA), url, "--",
-         str(bodies)],
+        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{round(seconds) + 2}s", "-s", str(LUA),
+         url, "--", str(bodies)],
         env={**os.environ, "BENCH_API_KEY": key}, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1)
@@ -196,7 +197,8 @@ def _worker_pid(parent: int) -> int:
     import psutil
 
     children = psutil.Process(parent).children(recursive=True)
-    workers = [c for c in children if "_bentoml_impl.worker" in " ".join(c.cmdline())]
+    # The scoring worker, not the answers service's (a worker of its own under the same `bentoml serve`).
+    workers = [c for c in children if "--service-name fraud_scorer" in " ".join(c.cmdline())]
     return (workers or children)[0].pid
 
 
@@ -207,8 +209,14 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3, help="days of traffic whose features are online")
     parser.add_argument("--batch", type=int, default=100, help="transactions per /score_batch call")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy breakdown")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help=f"which to run, of {','.join(SERVERS)} (fraud_scorer always)"
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    chosen = set(args.servers.split(",")) - {"fraud_scorer"}
+    if unknown := chosen - set(SERVERS):
+        sys.exit(f"--servers: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SERVERS)}")
     if not shutil.which("wrk"):
         sys.exit("bench/serve.py needs wrk (Debian: apt-get install wrk)")
 
@@ -264,69 +272,41 @@ def main() -> None:
             ("POST", f"http://127.0.0.1:{ports['bento']}/score", score_probe),
         )  # fmt: skip
         processes.append(bento)
-        processes.append(
-            _start(
+        # The alternatives: how each starts, is probed, and is driven (URL, request bodies, API key).
+        alternatives = {
+            "fastapi": (
+                "FastAPI + onnxruntime",
                 [sys.executable, str(ROOT / "bench/serve_baseline.py"), str(ports["fastapi"])],
-                env,
-                logs / "bench-fastapi.log",
                 ("POST", f"http://127.0.0.1:{ports['fastapi']}/score", score_probe),
-            )  # fmt: skip
-        )
-        processes.append(
-            _start(
-                [
-                    str(bin_dir / "mlflow"),
-                    "models",
-                    "serve",
-                    "-m",
-                    f"models:/{name}/{version}",
-                    "--env-manager",
-                    "local",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(ports["mlflow"]),
-                    "-w",
-                    "1",
-                ],
-                env,
-                logs / "bench-mlflow.log",
+                (f"http://127.0.0.1:{ports['fastapi']}/score", single, key),
+            ),
+            "mlflow": (
+                "mlflow models serve",
+                [str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{name}/{version}", "--env-manager",
+                 "local", "-h", "127.0.0.1", "-p", str(ports["mlflow"]), "-w", "1"],
                 ("GET", f"http://127.0.0.1:{ports['mlflow']}/ping", {}),
-            )  # fmt: skip
-        )
-        processes.append(
-            _start(
-                [
-                    str(bin_dir / "bentoml"),
-                    "serve",
-                    "service:Noop",
-                    "--working-dir",
-                    str(NOOP_BENTO),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ports["bento_noop"]),
-                ],
-                env,
-                logs / "bench-bento-noop.log",
+                (f"http://127.0.0.1:{ports['mlflow']}/invocations", mlflow_bodies, ""),
+            ),
+            "bento-noop": (
+                "no-op BentoML API",
+                [str(bin_dir / "bentoml"), "serve", "service:Noop", "--working-dir", str(NOOP_BENTO), "--host",
+                 "127.0.0.1", "--port", str(ports["bento_noop"])],
                 ("POST", f"http://127.0.0.1:{ports['bento_noop']}/score", {"json": {"transaction": transactions[0]}}),
-            )  # fmt: skip
-        )
-        processes.append(
-            _start(
+                (f"http://127.0.0.1:{ports['bento_noop']}/score", single, ""),
+            ),
+            "fastapi-noop": (
+                "no-op FastAPI route",
                 [sys.executable, str(ROOT / "bench/serve_baseline.py"), str(ports["fastapi_noop"]), "noop"],
-                env,
-                logs / "bench-fastapi-noop.log",
                 ("POST", f"http://127.0.0.1:{ports['fastapi_noop']}/score", {}),
-            )  # fmt: skip
-        )
-        servers = {
-            "fraud_scorer (BentoML)": (f"http://127.0.0.1:{ports['bento']}/score", single, key),
-            "FastAPI + onnxruntime": (f"http://127.0.0.1:{ports['fastapi']}/score", single, key),
-            "mlflow models serve": (f"http://127.0.0.1:{ports['mlflow']}/invocations", mlflow_bodies, ""),
-            "no-op BentoML API": (f"http://127.0.0.1:{ports['bento_noop']}/score", single, ""),
-            "no-op FastAPI route": (f"http://127.0.0.1:{ports['fastapi_noop']}/score", single, ""),
-        }
+                (f"http://127.0.0.1:{ports['fastapi_noop']}/score", single, ""),
+            ),
+        }  # fmt: skip
+        servers = {"fraud_scorer (BentoML)": (f"http://127.0.0.1:{ports['bento']}/score", single, key)}
+        for choice in SERVERS:
+            if choice in chosen:
+                label, argv, ready, target = alternatives[choice]
+                processes.append(_start(argv, env, logs / f"bench-{choice}.log", ready))
+                servers[label] = target
         print(f"\n/score, closed loop, {args.seconds:.0f} s a point; server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}")
         print(f"{'server':26s} {'conns':>5s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s}")
         results: dict[str, dict[int, dict[str, float]]] = {}
@@ -348,14 +328,17 @@ def main() -> None:
 
         print("\nhighest throughput with p99 <= 10 ms and no errors (req/s):")
         for label in servers:
-            print(f"  {label:26s} {best(label):8.0f}")
-        ours = best("fraud_scorer (BentoML)")
-        for other in ("FastAPI + onnxruntime", "mlflow models serve", "no-op BentoML API", "no-op FastAPI route"):
-            theirs = best(other)
-            print(f"  fraud_scorer / {other:22s} {ours / theirs if theirs else float('inf'):6.2f}x")
+            print(f"  {label:26s} {best(label):8.0f}" if best(label) else f"  {label:26s}     none: p99 > 10 ms")
+        print("\nfraud_scorer's requests/s against each, at the same connections:")
+        ours = results["fraud_scorer (BentoML)"]
+        for other in list(servers)[1:]:
+            ratios = ", ".join(f"{ours[c]['rps'] / results[other][c]['rps']:.2f}x at {c}" for c in levels)
+            print(f"  / {other:24s} {ratios}")
 
         print(f"\n/score_batch of {args.batch} transactions, closed loop")
-        for label, port in (("fraud_scorer (BentoML)", ports["bento"]), ("FastAPI + onnxruntime", ports["fastapi"])):
+        batch_servers = [("fraud_scorer (BentoML)", ports["bento"])]
+        batch_servers += [("FastAPI + onnxruntime", ports["fastapi"])] if "fastapi" in chosen else []
+        for label, port in batch_servers:
             for level in (1, 4):
                 point = wrk(f"http://127.0.0.1:{port}/score_batch", batches, level, args.seconds, key)
                 print(
@@ -366,12 +349,16 @@ def main() -> None:
 
         _online_read(transactions)
         if not args.no_profile:
-            shares = _profile(_worker_pid(bento.pid), servers["fraud_scorer (BentoML)"][0], single, key, 8)
-            if shares:
-                total = sum(shares.values())
-                print("\nwhere a /score request's time goes in the fraud_scorer worker (py-spy, 8 connections):")
-                for category, count in shares.most_common():
-                    print(f"  {category:50s} {100 * count / total:5.1f} %")
+            worker = _worker_pid(bento.pid)
+            for route, bodies, connections in (("score", single, 8), ("score_batch", batches, 1)):
+                url = f"http://127.0.0.1:{ports['bento']}/{route}"
+                shares = _profile(worker, url, bodies, key, 8, connections)
+                if shares:
+                    total = sum(shares.values())
+                    print(f"\nwhere a /{route} request's time goes in the fraud_scorer worker (py-spy, {connections} "
+                          "connections):")  # fmt: skip
+                    for category, count in shares.most_common():
+                        print(f"  {category:50s} {100 * count / total:5.1f} %")
     finally:
         for process in processes:
             try:

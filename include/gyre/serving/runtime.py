@@ -11,12 +11,14 @@ request fails and the canary's watcher (``gyre.rollout.canary``) sees its error 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import queue
 import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +114,10 @@ class Runtime:
             self.metrics.model_info.labels(old.role, old.version).set(0)
             self.metrics.swaps.labels(new.role).inc()
         self.metrics.model_info.labels(new.role, new.version).set(1)
+        # What the process holds from here on (libraries, the model, Feast's registry: ~400k objects) is moved
+        # out of the collector's sight: a full collection over it takes 150-200 ms with the GIL held, and every
+        # request in flight waits for it (/score's p99 at 8 connections was 178 ms against p50 7.6 ms).
+        gc.freeze()
 
     # -- scoring ------------------------------------------------------------------------------------
     def _champion(self) -> Deployed:
@@ -146,6 +152,7 @@ class Runtime:
         latency_ms = (time.perf_counter() - started) * 1000.0
         request_ids = [str(uuid.uuid4()) for _ in transactions]
         results = []
+        decisions: Counter[tuple[str, str]] = Counter()  # counted once per label, not per row (a batch has 100s)
         for i, transaction in enumerate(transactions):
             arm = CANARY if i in on_canary else CHAMPION
             served = canary if arm == CANARY and error is None else model
@@ -164,13 +171,15 @@ class Runtime:
                     feature_age_s=features.age_s[i],
                 )
             )
-            self.metrics.decisions.labels("fraud" if decision else "legit", served.version).inc()
-            if features.unknown[i]:
-                self.metrics.unknown_entities.inc()
+            decisions["fraud" if decision else "legit", served.version] += 1
             self.predictions.put(
                 _log_row(served, transaction, features, i, request_ids[i], scored_at, score, decision, latency_ms)
                 | {"arm": arm, "error": error if arm == CANARY else None}
             )
+        for labels, count in decisions.items():
+            self.metrics.decisions.labels(*labels).inc(count)
+        if unknown := sum(features.unknown):
+            self.metrics.unknown_entities.inc(unknown)
         self.metrics.log_queue.set(self.predictions.depth)
         if self.holder.challenger is not None:
             try:
