@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from gyre.config import Settings
 from gyre.registry import models
@@ -44,6 +46,24 @@ def register_versions(settings: Settings, count: int, days: int = 2) -> list[str
     return versions
 
 
+def register_broken(settings: Settings, good: str) -> str:
+    """A version whose ONNX file is not a model (its inputs list is the good version's): a corrupted export."""
+    from gyre.export.onnx import ONNX_ARTIFACT
+    from gyre.training.tracking import INPUTS_ARTIFACT
+
+    client = models.client()
+    good_run = client.get_run(client.get_model_version(settings.model_name, good).run_id)
+    run = client.create_run(good_run.info.experiment_id, tags={"gyre.purpose": "broken export"})
+    with tempfile.TemporaryDirectory() as tmp:
+        client.log_artifact(run.info.run_id, client.download_artifacts(good_run.info.run_id, INPUTS_ARTIFACT, tmp))
+        onnx = Path(tmp) / Path(ONNX_ARTIFACT).name
+        onnx.write_bytes(b"not an ONNX model")
+        client.log_artifact(run.info.run_id, str(onnx), str(Path(ONNX_ARTIFACT).parent))
+    client.set_terminated(run.info.run_id)
+    source = f"{run.info.artifact_uri}/model"
+    return client.create_model_version(settings.model_name, source, run.info.run_id).version
+
+
 def promote(settings: Settings, version: str) -> None:
     models.promote(settings.model_name, version, "serving test", {})
 
@@ -73,6 +93,25 @@ def serving_env(**values: str) -> Iterator[None]:
             else:
                 os.environ[key] = value
         get_settings.cache_clear()
+
+
+@contextmanager
+def served(settings: Settings, timeout_s: float = 180.0) -> Iterator[str]:
+    """The endpoint as `gyre up` runs it (a `bentoml serve` process group on ``settings.serving_port``, with this
+    process's environment); yields its URL once /healthz answers and stops the whole group afterwards."""
+    from gyre.services.credentials import load_or_create
+    from gyre.services.process import wait_ready
+    from gyre.services.serving import EmbeddedServing
+
+    service = EmbeddedServing(settings, load_or_create(settings.home)[0])
+    service.prepare()
+    (process,) = service.processes()
+    process.start()
+    try:
+        wait_ready([process], service.ready, timeout_s=timeout_s)
+        yield service.url
+    finally:
+        process.stop()
 
 
 @contextmanager

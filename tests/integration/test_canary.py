@@ -9,7 +9,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gyre.config import Settings, load_settings
+from gyre.config import load_settings
 from gyre.registry import audit, models
 from gyre.rollout import canary
 from gyre.serving.model import BUCKETS, CanaryArm, bucket
@@ -36,24 +35,6 @@ run = dag.test()
 states = {{ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
 print("RESULT", json.dumps({{"state": str(run.state), "tasks": states}}))
 """
-
-
-def _register_broken(settings: Settings, good: str) -> str:
-    """A version whose ONNX file is not a model (its inputs list is the good version's): a corrupted export."""
-    from gyre.export.onnx import ONNX_ARTIFACT
-    from gyre.training.tracking import INPUTS_ARTIFACT
-
-    client = models.client()
-    good_run = client.get_run(client.get_model_version(settings.model_name, good).run_id)
-    run = client.create_run(good_run.info.experiment_id, tags={"gyre.purpose": "broken export"})
-    with tempfile.TemporaryDirectory() as tmp:
-        client.log_artifact(run.info.run_id, client.download_artifacts(good_run.info.run_id, INPUTS_ARTIFACT, tmp))
-        onnx = Path(tmp) / Path(ONNX_ARTIFACT).name
-        onnx.write_bytes(b"not an ONNX model")
-        client.log_artifact(run.info.run_id, str(onnx), str(Path(ONNX_ARTIFACT).parent))
-    client.set_terminated(run.info.run_id)
-    source = f"{run.info.artifact_uri}/model"
-    return client.create_model_version(settings.model_name, source, run.info.run_id).version
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +55,7 @@ def rollout(mlflow_tracking_uri: str, database_url: str, redis_url: str) -> Iter
     )
     champion, candidate = support.register_versions(settings, 2)
     support.promote(settings, champion)
-    broken = _register_broken(settings, candidate)
+    broken = support.register_broken(settings, candidate)
     runtime = Runtime.start(settings)
     try:
         yield SimpleNamespace(settings=settings, runtime=runtime, v1=champion, v2=candidate, broken=broken)

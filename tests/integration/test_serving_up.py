@@ -10,9 +10,7 @@ import pytest
 
 from gyre.config import get_settings
 from gyre.services.credentials import load_or_create
-from gyre.services.process import wait_ready
-from gyre.services.serving import EmbeddedServing
-from tests.integration.serving_support import serving_env, transactions
+from tests.integration.serving_support import served, serving_env, transactions
 
 pytestmark = pytest.mark.integration
 
@@ -21,16 +19,11 @@ def test_serving_starts_without_a_champion_and_explains_503(mlflow_tracking_uri:
     name = f"fraud_unpromoted_{uuid.uuid4().hex[:8]}"
     with serving_env(GYRE_MODEL_NAME=name):
         settings = get_settings()
-        service = EmbeddedServing(settings, load_or_create(settings.home)[0])
-        service.prepare()
-        (process,) = service.processes()
-        process.start()
-        try:
-            wait_ready([process], service.ready, timeout_s=180)
-            assert service.url == f"http://127.0.0.1:{settings.serving_port}"
+        with served(settings) as url:
+            assert url == f"http://127.0.0.1:{settings.serving_port}"
 
             def explained() -> httpx.Response:
-                return httpx.get(f"{service.url}/readyz", timeout=5)
+                return httpx.get(f"{url}/readyz", timeout=5)
 
             ready = explained()
             for _ in range(100):  # the first registry check runs in the background
@@ -41,10 +34,6 @@ def test_serving_starts_without_a_champion_and_explains_503(mlflow_tracking_uri:
             assert ready.status_code == 503
             assert any(f"{name!r} has no 'champion' alias" in r for r in ready.json()["reasons"]), ready.json()
             key = load_or_create(settings.home)[0].serving_api_key
-            score = httpx.post(
-                f"{service.url}/score", json={"transaction": transactions(1)[0]}, headers={"X-API-Key": key}
-            )
+            score = httpx.post(f"{url}/score", json={"transaction": transactions(1)[0]}, headers={"X-API-Key": key})
             assert score.status_code == 503 and "no champion model" in score.json()["error"]
             assert score.headers["Retry-After"] == "5"
-        finally:
-            process.stop()
