@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,17 @@ def test_up_reaches_all_healthy(stack_env: dict[str, str]) -> None:
     status = gyre(stack_env, "status")
     assert status.returncode == 0, status.stderr
     assert status.stderr.count("healthy") >= 4 and "unhealthy" not in status.stderr
+    # The Assets graph draws the loop's lineage: the DAGs, once parsed, joined through their assets.
+    deadline = time.monotonic() + 120
+    while True:
+        graph = httpx.get(f"{airflow}/ui/dependencies", headers=headers, timeout=10)
+        assert graph.status_code == 200, graph.text
+        kinds = Counter(node["type"] for node in graph.json()["nodes"])
+        if kinds["asset"] and kinds["dag"] >= 2 and graph.json()["edges"]:
+            print(f"asset lineage drawn {time.monotonic() - started:.0f} s after the start")
+            break
+        assert time.monotonic() < deadline, f"no asset lineage after 120 s: {graph.json()}"
+        time.sleep(2)
 
     again = gyre(stack_env, "up", "--detach")
     assert again.returncode == 1

@@ -70,6 +70,9 @@ def airflow_env(settings: Settings, creds: Credentials) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url(settings, AIRFLOW_DATABASE),
         # psycopg 3 speaks asyncio too, so Airflow's async engine needs no second driver (asyncpg).
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": database_url(settings, AIRFLOW_DATABASE),
+        # Stored compressed, serialized DAGs are read without Postgres' JSON path operator, whose path Airflow
+        # binds as a varchar: under psycopg 3 (typed parameters) the Assets graph and DAG dependencies gave 500.
+        "AIRFLOW__CORE__COMPRESS_SERIALIZED_DAGS": "True",
         "AIRFLOW__API__HOST": settings.bind_host,
         "AIRFLOW__API__PORT": str(settings.airflow_port),
         "AIRFLOW__API__BASE_URL": url,
