@@ -120,10 +120,14 @@ class ModelHolder:
         poll_interval_s: float,
         resolve: Resolver | None = None,
         version_of: VersionOf | None = None,
-        on_swap: Callable[[Deployed | None, Deployed], None] | None = None,
+        on_swap: Callable[[Deployed | None, Deployed | None], None] | None = None,
         canary_of: CanaryOf | None = None,
     ) -> None:
-        """``canary_of`` (``gyre.rollout.canary.canary_share`` in canary mode) makes it follow the canary too."""
+        """``canary_of`` (``gyre.rollout.canary.canary_share`` in canary mode) makes it follow the canary too.
+
+        ``on_swap(old, new)`` hears every change of what a role serves; ``new`` is None when a role is emptied (a
+        challenger retired, a canary ended or not loadable), so nothing reports a dropped version as served.
+        """
         from gyre.registry import models
 
         self.name = name
@@ -162,21 +166,27 @@ class ModelHolder:
         if wanted is None:
             if current is not None and role == CHALLENGER:
                 self.challenger = None  # a retired challenger stops being shadowed; a champion is never dropped
+                self._swapped(current, None)
             return
         if current is not None and current.version == str(wanted):
             return
         loaded = load_version(self.name, role, self._resolve)
         setattr(self, role, loaded)
         log.info("%s of %s: %s -> %s", role, self.name, current.version if current else None, loaded.version)
-        if self._on_swap is not None:
-            self._on_swap(current, loaded)
+        self._swapped(current, loaded)
+
+    def _swapped(self, old: Deployed | None, new: Deployed | None) -> None:
+        if self._on_swap is not None and (old is not None or new is not None):
+            self._on_swap(old, new)
 
     def _follow_canary(self, role: str) -> None:
         if self._canary_of is None:
             return
         wanted, current = self._canary_of(self.name), self.canary
+        old = current.model if current else None
         if wanted is None or wanted[1] <= 0:
             self.canary = None  # rolled back or completed: every customer is the champion's again
+            self._swapped(old, None)
             return
         version, percent = wanted
         if current is not None and current.model.version == str(version):
@@ -185,11 +195,14 @@ class ModelHolder:
                 log.info("canary %s of %s: %g%% -> %g%%", version, self.name, current.percent, percent)
             return
         self.canary = None  # a canary that does not load answers nobody
-        loaded = load_version(self.name, role, self._resolve)
+        try:
+            loaded = load_version(self.name, role, self._resolve)
+        except Exception:
+            self._swapped(old, None)
+            raise
         self.canary = CanaryArm(loaded, percent)
         log.info("canary of %s: version %s on %g%% of customers", self.name, loaded.version, percent)
-        if self._on_swap is not None:
-            self._on_swap(current.model if current else None, loaded)
+        self._swapped(old, loaded)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="gyre-model-poll", daemon=True)

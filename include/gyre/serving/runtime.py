@@ -108,10 +108,14 @@ class Runtime:
         if _CURRENT is self:
             _CURRENT = None
 
-    def _swapped(self, old: Deployed | None, new: Deployed) -> None:
+    def _swapped(self, old: Deployed | None, new: Deployed | None) -> None:
+        """``gyre_model_info`` says what is served: 1 for ``new``, 0 for ``old`` (None: the role was emptied)."""
         if old is not None:
             # Set to 0, not removed: a removed series would live on in the other workers' multiprocess files.
             self.metrics.model_info.labels(old.role, old.version).set(0)
+        if new is None:
+            return
+        if old is not None:
             self.metrics.swaps.labels(new.role).inc()
         self.metrics.model_info.labels(new.role, new.version).set(1)
         # What the process holds from here on (libraries, the model, Feast's registry: ~400k objects) is moved
