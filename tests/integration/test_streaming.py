@@ -324,6 +324,36 @@ def test_malformed_events_are_dead_lettered_with_reason(client: redis.Redis, sto
     assert parts.state.rows_of(["DL-1", "DL-2"]).keys() == {"DL-1"}
 
 
+def test_commit_conflict_scores_nothing_twice_and_reads_older_done_marks(client: redis.Redis) -> None:
+    """The state's read tells what to score: another consumer commits one of the events between that read and
+    the commit (a done mark as the stdlib's JSON wrote them before orjson), so the EXEC fails and the batch is
+    re-read; nothing already handed to the scorer is handed again, and the other's event comes back with its rows."""
+    import json
+
+    from gyre.streaming.aggregate import Event, run
+    from gyre.streaming.state import StateStore
+
+    state = StateStore(client, f"test:state:{uuid.uuid4().hex[:8]}", 3600)
+    at = dt.datetime(2042, 6, 2, 9, tzinfo=UTC)
+    first, second = Event("CC-1", "CCC1", "CCM1", at, 10.0), Event("CC-2", "CCC2", "CCM2", at, 20.0)
+    theirs = list(run([second]))
+    handed: list[list[str]] = []
+
+    def score(fresh: list) -> None:  # noqa: ANN001
+        handed.append([e.transaction_id for e in fresh])
+        if len(handed) == 1:  # the other consumer commits ``second`` under our WATCH
+            mark = [[r.entity.kind, r.entity_id, r.transaction_at.isoformat(), r.available_at.isoformat(),
+                     list(r.values)] for r in theirs]  # fmt: skip
+            client.set(state.done_key("CC-2"), json.dumps(mark, separators=(",", ":")))
+
+    applied = state.apply([first, second], before_commit=score)
+    assert handed == [["CC-1", "CC-2"]]
+    assert (applied.applied, applied.duplicates, applied.retries) == (1, 1, 1)
+    assert [r for r in applied.rows if r.transaction_id == "CC-2"] == theirs
+    assert state.apply([first, second], before_commit=score).duplicates == 2
+    assert len(handed) == 1  # all done: the scorer is not called at all
+
+
 def _consumer_process(env: dict[str, str], name: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "gyre.streaming", "--name", name],

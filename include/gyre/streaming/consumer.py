@@ -25,6 +25,7 @@ so a Redis or Postgres outage stalls the consumer instead of dropping events.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gyre.serving.schema import Transaction
+from gyre.streaming.aggregate import Event
 from gyre.streaming.events import event, parse
 from gyre.streaming.metrics import StreamMetrics
 from gyre.streaming.sink import FeastSink
@@ -150,19 +152,24 @@ class Consumer:
 
     def _apply(self, transactions: list[Transaction], result: Step) -> None:
         """Score what is not applied yet on the state before it (with a scorer), then apply and write."""
+        score = None
         if self.scorer is not None:
-            from gyre.serving.runtime import NotReady
-
-            done = self.state.done([t.transaction_id for t in transactions])
-            fresh = [t for t in transactions if t.transaction_id not in done]
-            try:
-                result.scored += len(self.scorer.score(fresh)) if fresh else 0
-            except NotReady as why:  # features still flow while no champion is served
-                self.metrics.unscored.labels(str(why)[:80]).inc(len(fresh))
-        applied = self.state.apply([event(t) for t in transactions])
+            first = {t.transaction_id: t for t in reversed(transactions)}  # the occurrence the state applies
+            score = functools.partial(self._score, self.scorer, first, result)
+        applied = self.state.apply([event(t) for t in transactions], before_commit=score)
         result.pushed += self.sink.push(applied.rows)
         result.applied += applied.applied
         result.duplicates += applied.duplicates
+
+    def _score(self, scorer: Scorer, first: dict[str, Transaction], result: Step, fresh: list[Event]) -> None:
+        """Score the events the state read found not applied yet, before their commit: the read that tells what
+        is done is the commit's own, so an event already applied is neither scored nor logged again."""
+        from gyre.serving.runtime import NotReady
+
+        try:
+            result.scored += len(scorer.score([first[e.transaction_id] for e in fresh]))
+        except NotReady as why:  # features still flow while no champion is served
+            self.metrics.unscored.labels(str(why)[:80]).inc(len(fresh))
 
     def stop(self) -> None:
         self._stop = True

@@ -17,11 +17,11 @@ batch is re-read and re-applied.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import orjson
 import redis
 
 from gyre.streaming.aggregate import CUSTOMER, ENTITIES, KEEP_US, MERCHANT, Event, Row, State, apply_event
@@ -43,13 +43,8 @@ class Applied:
 
 
 def _encode(rows: Sequence[Row]) -> bytes:
-    return json.dumps(
-        [
-            [r.entity.kind, r.entity_id, r.transaction_at.isoformat(), r.available_at.isoformat(), list(r.values)]
-            for r in rows
-        ],
-        separators=(",", ":"),
-    ).encode()
+    """The rows as compact JSON with ISO 8601 timestamps, as the stdlib wrote them: older marks decode alike."""
+    return orjson.dumps([[r.entity.kind, r.entity_id, r.transaction_at, r.available_at, r.values] for r in rows])
 
 
 def _at(text: str) -> dt.datetime:
@@ -59,7 +54,7 @@ def _at(text: str) -> dt.datetime:
 def _decode(transaction_id: str, raw: bytes) -> list[Row]:
     return [
         Row(_BY_KIND[kind], entity_id, transaction_id, _at(at), _at(available), tuple(values))
-        for kind, entity_id, at, available, values in json.loads(raw)
+        for kind, entity_id, at, available, values in orjson.loads(raw)
     ]
 
 
@@ -75,8 +70,19 @@ class StateStore:
     def done_key(self, transaction_id: str) -> str:
         return f"{self.prefix}:done:{transaction_id}"
 
-    def apply(self, events: Sequence[Event], max_retries: int = 50) -> Applied:
-        """Apply each transaction not yet done, atomically with marking it done; return every event's rows."""
+    def apply(
+        self,
+        events: Sequence[Event],
+        max_retries: int = 50,
+        before_commit: Callable[[list[Event]], None] | None = None,
+    ) -> Applied:
+        """Apply each transaction not yet done, atomically with marking it done; return every event's rows.
+
+        ``before_commit`` gets the events not done yet once the state is read and before it is committed (the
+        consumer scores them there, on the state before them, without a read of its own); after a conflict, only
+        the ones it has not had yet.
+        """
+        handed: set[str] = set()
         unique = list({e.transaction_id: e for e in reversed(events)}.values())[::-1]  # first of each id wins
         if not unique:
             return Applied()
@@ -88,8 +94,14 @@ class StateStore:
             with self.client.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(*state_keys, *done_keys)
-                    done = pipe.mget(done_keys)
-                    raw = pipe.mget(state_keys)
+                    held = pipe.mget([*done_keys, *state_keys])
+                    done, raw = held[: len(done_keys)], held[len(done_keys) :]
+                    if before_commit is not None:
+                        fresh = [e for e, stored in zip(unique, done, strict=True)
+                                 if stored is None and e.transaction_id not in handed]  # fmt: skip
+                        if fresh:
+                            before_commit(fresh)
+                            handed.update(e.transaction_id for e in fresh)
                     states = {key: State.loads(blob) for key, blob in zip(entity_keys, raw, strict=True)}
                     result = Applied(retries=attempt, duplicates=len(events) - len(unique))
                     touched: set[tuple[str, str]] = set()
@@ -114,14 +126,6 @@ class StateStore:
                 except redis.WatchError:
                     log.info("aggregate state changed under the batch (another consumer): re-applying")
         raise RuntimeError(f"batch of {len(unique)} events not committed after {max_retries} attempts")
-
-    def done(self, transaction_ids: Sequence[str]) -> set[str]:
-        """The transactions already applied (their ``done`` mark is held)."""
-        with self.client.pipeline(transaction=False) as pipe:
-            for transaction_id in transaction_ids:
-                pipe.exists(self.done_key(transaction_id))
-            held = pipe.execute()
-        return {t for t, hit in zip(transaction_ids, held, strict=True) if hit}
 
     def rows_of(self, transaction_ids: Sequence[str]) -> dict[str, list[Row]]:
         """The stored rows of transactions already applied (parity checks, operators)."""

@@ -57,7 +57,6 @@ class Stream(Protocol):
     def read(self, consumer: str, count: int, block_ms: int) -> list[Message]: ...
     def retry_own_pending(self, consumer: str) -> None:
         """After a failed batch: read this consumer's pending events again before new ones."""
-        self._own_pending_done.discard(consumer)
 
     def ack(self, ids: Sequence[str]) -> None: ...
     def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[Message]: ...
@@ -116,6 +115,9 @@ class RedisStream:
         reply = self.client.xreadgroup(self.group, consumer, {self.name: ">"}, count=count, block=block_ms)
         entries = reply[0][1] if reply else []
         return [Message(_text(i), _fields(raw)) for i, raw in entries]
+
+    def retry_own_pending(self, consumer: str) -> None:
+        self._own_pending_done.discard(consumer)
 
     def ack(self, ids: Sequence[str]) -> None:
         if ids:
