@@ -8,6 +8,7 @@ with schemathesis, and watched while the ``champion`` alias moves under load.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -217,6 +218,20 @@ def test_asgi_scores_and_reports_ready(asgi, api_key, registered) -> None:
     ready = asgi.get("/readyz").json()
     assert ready["ready"] is True and ready["champion"] == registered["versions"][0]
     assert asgi.get("/healthz").status_code == 200
+
+
+def test_swagger_page_has_no_tag_manager_and_its_examples_are_answered(asgi, api_key) -> None:
+    """What a person opening :3000 gets: Gyre's version, an Authorize button, examples "Try it out" can send."""
+    page = asgi.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "swagger-ui" in page.text and "googletagmanager" not in page.text
+    spec = asgi.get("/docs.json").json()
+    assert spec["info"]["version"] == importlib.metadata.version("gyre")
+    assert spec["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
+    for path in ("/score", "/score_batch"):
+        example = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["example"]
+        response = asgi.post(path, json=example, headers={"X-API-Key": api_key})
+        assert response.status_code == 200, (path, response.text)
 
 
 def test_asgi_refuses_bad_requests_with_clear_4xx(asgi, api_key) -> None:

@@ -110,6 +110,10 @@ class RequestGuard:
             return await self._readyz(send)
         if path == "/docs.json" and scope["method"] == "GET":
             return await self._openapi(scope, receive, send)
+        if path == "/" and scope["method"] == "GET":
+            from gyre.serving.openapi import docs_page
+
+            return await _send_json(send, 200, docs_page(), content_type=b"text/html; charset=utf-8")
         model = self.bodies.get(path)
         if model is None or scope["method"] != "POST":
             return await self.app(scope, receive, send)
@@ -299,8 +303,11 @@ async def _reply(send: Send, status: int, body: dict[str, Any], headers: dict[st
     return await _send_json(send, status, json.dumps(body).encode(), headers)
 
 
-async def _send_json(send: Send, status: int, payload: bytes, headers: dict[str, str] | None = None) -> int:
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+async def _send_json(
+    send: Send, status: int, payload: bytes, headers: dict[str, str] | None = None,
+    content_type: bytes = b"application/json",
+) -> int:  # fmt: skip
+    raw = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})
