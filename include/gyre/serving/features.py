@@ -156,6 +156,7 @@ class ReadPlan:
         self, data: Sequence[dict[str, Any]], replies: Sequence[Sequence[bytes | None]], source: str
     ) -> FeatureRows:
         """Decode the replies (Feast's value protos), then run the on-demand views on the columns."""
+        from feast.protos.feast.types.Value_pb2 import Value
         from google.protobuf.timestamp_pb2 import Timestamp
 
         now = time.time()
@@ -174,7 +175,7 @@ class ReadPlan:
                 at.ParseFromString(stamp)
                 newest[i] = max(newest[i], at.seconds + at.nanos / 1e9)
                 for name, raw in zip(view.features, values, strict=True):
-                    rows[i][name] = _python_value(raw)
+                    rows[i][name] = _python_value(raw, Value())
         for columns, names in self.on_demand:
             inputs = {name: [row.get(name) for row in rows] for name in rows[0]} if rows else {}
             computed = columns(inputs)
@@ -190,13 +191,11 @@ class ReadPlan:
 _SCALARS = frozenset(("int32_val", "int64_val", "double_val", "float_val", "string_val", "bool_val"))
 
 
-def _python_value(raw: bytes | None) -> Any:
-    """A stored Feast value as Python: scalars read directly, anything else through Feast's own converter."""
-    from feast.protos.feast.types.Value_pb2 import Value
-
+def _python_value(raw: bytes | None, value: Any) -> Any:
+    """A stored Feast value as Python (``value`` an empty ``Value`` proto, built by the caller: the import per
+    value cost more than the decode): scalars read directly, anything else through Feast's own converter."""
     if not raw:
         return None
-    value = Value()
     value.ParseFromString(raw)
     kind = value.WhichOneof("val")
     if kind is None or kind == "null_val":
