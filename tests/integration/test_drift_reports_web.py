@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from gyre.config import get_settings
 from gyre.monitoring.decision import Decision
-from gyre.monitoring.drift import ColumnDrift, DriftResult
+from gyre.monitoring.drift import ColumnDrift, DriftResult, Quality
 from gyre.monitoring.store import record_night
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "gyre_links.py"
 NIGHT = datetime(2031, 7, 14, tzinfo=UTC)
 
 
-def result(html: Path, json_path: Path) -> DriftResult:
+def result(html: Path, json_path: Path, quality: Quality | None = None) -> DriftResult:
     return DriftResult(
         features={"txn_amount": ColumnDrift("txn_amount", "Wasserstein distance (normed)", 0.3, 0.1, psi=0.4)},
         prediction=ColumnDrift("score", "Wasserstein distance (normed)", 0.05, 0.1, psi=0.02),
@@ -30,6 +30,7 @@ def result(html: Path, json_path: Path) -> DriftResult:
         current_rows=2900,
         html_path=html,
         json_path=json_path,
+        quality=quality,
     )
 
 
@@ -44,8 +45,11 @@ def client(plugin: type, database_url: str) -> TestClient:
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "night.html").write_text("<html><body>txn_amount drifted</body></html>")
     (reports / "night.json").write_text('{"metrics": []}')
+    (reports / "night-matured.html").write_text("<html><body>ROC AUC 0.61 on matured labels</body></html>")
     drifted = Decision(retrain=True, reasons=["key feature txn_amount drifted: PSI 0.400 >= 0.2"])
-    record_night(NIGHT, NIGHT + timedelta(days=1), "7", result(reports / "night.html", reports / "night.json"), drifted)
+    matured = Quality(rows=2100, roc_auc=0.61, precision=None, recall=None, positives=30)
+    night = result(reports / "night.html", reports / "night.json", matured)
+    record_night(NIGHT, NIGHT + timedelta(days=1), "7", night, drifted, "run-web-1")
     # An index row pointing outside the reports folder must never be served.
     outside = Decision(retrain=False)
     later = NIGHT + timedelta(days=1)
@@ -77,6 +81,20 @@ def test_a_report_is_served_as_html_and_json(client: TestClient) -> None:
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "txn_amount drifted" in page.text
     assert client.get("/reports/2031-07-14T0000/7/json").json() == {"metrics": []}
+
+
+def test_a_report_opens_with_gyres_decision_and_links_the_matured_quality_report(client: TestClient) -> None:
+    page = client.get("/reports/2031-07-14T0000/7").text
+    banner = page[page.index('<div id="gyre-decision"') : page.index("txn_amount drifted</body>")]
+    assert "Night 2031-07-14, model version 7: retrain (requested)" in banner
+    assert "key feature txn_amount drifted: PSI 0.400 &gt;= 0.2" in banner
+    assert "ROC-AUC on matured labels 0.610" in banner and "Evidently's headline below is its own rule" in banner
+    assert '<a href="7/matured">quality on matured labels</a>' in banner and "/#/runs/run-web-1" in banner
+    quality = client.get("/reports/2031-07-14T0000/7/matured")
+    assert quality.status_code == 200 and "ROC AUC 0.61 on matured labels" in quality.text
+    assert 'href="reports/2031-07-14T0000/7/matured">quality</a>' in client.get("/").text
+    missing = client.get("/reports/2031-07-15T0000/7/matured")
+    assert missing.status_code == 404 and "matured-labels quality report" in missing.json()["detail"]
 
 
 def test_bad_requests_get_clear_4xx(client: TestClient) -> None:

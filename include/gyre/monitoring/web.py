@@ -1,13 +1,18 @@
-"""The drift reports as pages: the index by night and model version, each report's HTML and JSON.
+"""The drift reports as pages: the index by night and model version, each report's HTML and JSON, and the
+quality report on the matured labels of the night ``training_label_delay_days`` back.
 
 Mounted inside Airflow's API server by the ``gyre_links`` plugin (``fastapi_apps``), so the reports are
-one click from the Airflow UI. Only files recorded in the report index and lying under
-``<GYRE_HOME>/reports`` are ever served: a path never comes from the request.
+one click from the Airflow UI. Only files recorded in the report index (and the matured report saved beside
+one) lying under ``<GYRE_HOME>/reports`` are ever served: a path never comes from the request.
+
+A report page opens with Gyre's decision for the night: Evidently's own headline ("Dataset Drift is (NOT)
+detected") is its rule, half of all columns including the model's score, not the rules that decide a retrain.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,13 +26,16 @@ NIGHT_FORMAT = "%Y-%m-%dT%H%M"
 DRIFT_REPORTS_PREFIX = "/gyre/drift"  # where plugins/gyre_links.py mounts this app in the Airflow API server
 
 
-def list_reports(limit: int = 100) -> list[dict[str, Any]]:
+def list_reports(
+    limit: int = 100, interval_start: datetime | None = None, model_version: str | None = None
+) -> list[dict[str, Any]]:
     from gyre.db import apply_schema, engine, query
     from gyre.monitoring.store import SCHEMA
 
     apply_schema(SCHEMA)
+    params = {"limit": limit, "interval_start": interval_start, "model_version": model_version}
     with engine().connect() as connection:
-        rows = connection.execute(query("monitoring/list_reports.sql"), {"limit": limit}).mappings().all()
+        rows = connection.execute(query("monitoring/list_reports.sql"), params).mappings().all()
     return [
         {
             **{key: value for key, value in row.items() if key not in ("html_path", "json_path")},
@@ -67,6 +75,7 @@ def _index_page(rows: list[dict[str, Any]], mlflow: str) -> str:
             + cell(describe_decision(row))
             + cell("; ".join(row["reasons"] or []))
             + f'<td><a href="{link}">report</a> · <a href="{link}/json">json</a>'
+            + (f' · <a href="{link}/matured">quality</a>' if row["roc_auc"] is not None else "")
             + (f' · <a href="{html.escape(mlflow)}/#/runs/{html.escape(run)}">mlflow</a>' if run else "")
             + "</td></tr>"
         )
@@ -99,10 +108,45 @@ def report_file(night: str, model_version: str, kind: str, settings: Settings | 
         ).one_or_none()
     if row is None:
         raise HTTPException(404, f"no drift report for night {night} and model version {model_version}")
-    path = Path(row.html_path if kind == "html" else row.json_path).resolve()
+    path = Path(row.json_path if kind == "json" else row.html_path)
+    if kind == "matured":  # saved beside the night's report by gyre.monitoring.nightly.build_report
+        path = path.with_name(f"{path.stem}-matured{path.suffix}")
+    path = path.resolve()
     if not path.is_relative_to((settings.home / "reports").resolve()) or not path.is_file():
-        raise HTTPException(404, f"the report file of night {night}, version {model_version} is not on this machine")
+        what = "matured-labels quality report" if kind == "matured" else "report file"
+        raise HTTPException(404, f"the {what} of night {night}, version {model_version} is not on this machine")
     return path
+
+
+def _banner(row: dict[str, Any], mlflow: str) -> str:
+    """Gyre's verdict on the night, above Evidently's report, with the way to its neighbours."""
+    escape = html.escape
+    drifted = row["drifted_features"]
+    facts = [
+        f"{row['drifted_share']:.0%} of the model's features drifted by Gyre's per-column tests"
+        + (f" ({', '.join(drifted)})" if drifted else ""),
+        "prediction PSI " + ("–" if row["prediction_psi"] is None else f"{row['prediction_psi']:.3f}"),
+        "ROC-AUC on matured labels " + ("–" if row["roc_auc"] is None else f"{row['roc_auc']:.3f}"),
+    ]
+    version = escape(row["model_version"])
+    links = ['<a href="../../">all reports</a>', f'<a href="{version}/json">JSON</a>']
+    if row["roc_auc"] is not None:
+        links.append(f'<a href="{version}/matured">quality on matured labels</a>')
+    if run := row["mlflow_run_id"]:
+        links.append(f'<a href="{escape(mlflow)}/#/runs/{escape(run)}">MLflow run</a>')
+    reasons = "; ".join(row["reasons"] or [])
+    return (
+        '<div id="gyre-decision" style="font-family:sans-serif;margin:1em;padding:1em;border:2px solid #444;'
+        'background:#fafafa">'
+        f"<h2 style='margin-top:0'>Night {escape(row['night'][:10])}, model version {version}: "
+        f"{escape(describe_decision(row))}</h2>"
+        + (f"<p>{escape(reasons)}</p>" if reasons else "")
+        + f"<p>{escape(' · '.join(facts))}</p>"
+        "<p style='color:#555'>Evidently's headline below is its own rule (dataset drift when half of all columns"
+        " drift, the model's score counted as a column); the decision above is Gyre's, by the rules in the"
+        " settings.</p>"
+        f"<p>{' · '.join(links)}</p></div>"
+    )
 
 
 def create_app() -> FastAPI:
@@ -118,9 +162,20 @@ def create_app() -> FastAPI:
     def reports(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
         return list_reports(limit)
 
-    @app.get("/reports/{night}/{model_version}")
-    def report_html(night: str, model_version: str) -> FileResponse:
-        return FileResponse(report_file(night, model_version, "html"), media_type="text/html")
+    @app.get("/reports/{night}/{model_version}", response_class=HTMLResponse)
+    def report_html(night: str, model_version: str) -> str:
+        from gyre.services.endpoints import mlflow_url
+
+        page = report_file(night, model_version, "html").read_text()
+        start = datetime.strptime(night, NIGHT_FORMAT).replace(tzinfo=UTC)  # valid: report_file parsed it
+        (row,) = list_reports(1, start, model_version)
+        at = re.search(r"<body[^>]*>", page)
+        cut = at.end() if at else 0
+        return page[:cut] + _banner(row, mlflow_url()) + page[cut:]
+
+    @app.get("/reports/{night}/{model_version}/matured")
+    def report_matured(night: str, model_version: str) -> FileResponse:
+        return FileResponse(report_file(night, model_version, "matured"), media_type="text/html")
 
     @app.get("/reports/{night}/{model_version}/json")
     def report_json(night: str, model_version: str) -> FileResponse:
