@@ -22,8 +22,9 @@ import pytest
 import sqlalchemy as sa
 
 from gyre.config import get_settings, load_settings
-from gyre.db import engine
+from gyre.db import engine, query
 from gyre.rag import indexer
+from gyre.rag.schema import ensure_schema
 from gyre.services.credentials import load_or_create
 from tests.integration import rag_support, serving_support
 from tests.integration.wire_servers import MessagesHandler, MessagesState, serving
@@ -48,6 +49,8 @@ ANSWER = "Raise Visa chargebacks within 120 calendar days [1]; a SEV1 pages the 
 USAGE = {"input_tokens": 900, "output_tokens": 30, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
 NIGHT = dt.datetime(2031, 1, 6, tzinfo=dt.UTC)  # newer than any other test's night: the one the panel shows
 TIMEOUT_MS = 15_000
+JUDGED = {"day": NIGHT.date(), "method": "embedding_overlap", "judge_model": None, "answers": 40, "scored": 12,
+          "faithfulness": 0.61, "relevance": 0.48, "below": ["relevance"]}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +85,9 @@ def platform(mlflow_tracking_uri: str, database_url: str, redis_url: str, tmp_pa
     )
     reasons = ["ROC-AUC fell 0.493 below the reference (limit 0.05 + 0.137 sampling error)"]
     store.record_night(NIGHT, NIGHT + dt.timedelta(days=1), first, drift, Decision(True, reasons), "run-console-1")
+    ensure_schema()
+    with engine().begin() as connection:  # a day the judge_answers DAG scored offline, relevance under its floor
+        connection.execute(query("rag/upsert_answer_quality.sql"), JUDGED)
 
     with serving(MessagesHandler, MessagesState(ANSWER, USAGE)) as messages_url:
         env = {
@@ -105,6 +111,7 @@ def platform(mlflow_tracking_uri: str, database_url: str, redis_url: str, tmp_pa
     with engine().begin() as connection:
         for table in ("drift_reports", "feature_drift", "retrain_decisions"):
             connection.execute(sa.text(f"delete from {table} where interval_start = :night"), {"night": NIGHT})
+        connection.execute(sa.text("delete from rag_answer_quality where day = :day"), {"day": NIGHT.date()})
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +230,9 @@ def test_the_loop_panel_shows_champion_history_drift_retrain_gate_and_links(page
     assert f"night {NIGHT:%Y-%m-%d} asked for a retrain (v{first}): requested" in page.inner_text("#loop-retrain")
     actions = [row.split("\t")[1] for row in page.locator("#history tbody tr").all_inner_texts()]
     assert "promote" in actions and "challenger" in actions
+    answers = page.inner_text("#loop-answers")
+    assert f"{NIGHT:%Y-%m-%d}: faithfulness 0.61 · relevance 0.48 — 12 of 40 answers, embedding overlap" in answers
+    assert page.inner_text("#answers-below") == "relevance"
 
     airflow, mlflow = airflow_url(), mlflow_url()
     links = [(a.inner_text(), a.get_attribute("href")) for a in page.locator("#loop a").all()]
@@ -233,6 +243,7 @@ def test_the_loop_panel_shows_champion_history_drift_retrain_gate_and_links(page
     assert runs == {f"{mlflow}/#/runs/{champion_run}", f"{mlflow}/#/runs/run-console-1"}
     assert hrefs["monitor_drift DAG"] == f"{airflow}/dags/monitor_drift"
     assert hrefs["train_model DAG"] == f"{airflow}/dags/train_model"
+    assert hrefs["judge_answers DAG"] == f"{airflow}/dags/judge_answers"
     # Every request the page made stayed on the service's origin (no CDN, nothing external).
     assert page.requested and all(url.startswith(platform["url"] + "/") for url in page.requested), page.requested
 

@@ -14,7 +14,10 @@ from typing import Any
 from gyre.config import Settings
 from gyre.db import apply_schema, engine, query
 
-LOOP_DAGS = ("ingest_transactions", "build_features", "train_model", "deploy_model", "monitor_drift", "index_documents")
+LOOP_DAGS = (
+    "ingest_transactions", "build_features", "train_model", "deploy_model", "monitor_drift", "index_documents",
+    "judge_answers",
+)  # fmt: skip
 
 
 def _part(read: Callable[[], Any]) -> Any:
@@ -92,6 +95,16 @@ def _knowledge_base() -> dict[str, Any] | None:
     return dict(row) | {"swapped_at": swapped.isoformat() if swapped else None}
 
 
+def _answer_quality() -> list[dict[str, Any]]:
+    """The judged days, newest first (the judge_answers DAG writes one row per day)."""
+    from gyre.rag.schema import ensure_schema
+
+    ensure_schema()
+    with engine().connect() as connection:
+        rows = connection.execute(query("console/answer_quality.sql")).mappings().all()
+    return [dict(row) | {"day": row["day"].isoformat(), "below": list(row["below"])} for row in rows]
+
+
 def loop_status(settings: Settings) -> dict[str, Any]:
     """Everything the console's loop panel shows, as JSON."""
     from gyre.monitoring.web import DRIFT_REPORTS_PREFIX
@@ -106,6 +119,7 @@ def loop_status(settings: Settings) -> dict[str, Any]:
         "drift": _part(lambda: _drift(airflow, mlflow)),
         "retrain": _part(_retrain),
         "knowledge_base": _part(_knowledge_base),
+        "answer_quality": _part(_answer_quality),
         "links": {
             "drift_reports": f"{airflow}{DRIFT_REPORTS_PREFIX}/",
             "mlflow": mlflow,

@@ -262,6 +262,8 @@ function renderLoop(loop) {
   box("loop-retrain", "Last retrain and gate", retrainLine, gateLine,
     [link(loop.links.dags.train_model, "train_model DAG"), " · ", link(loop.links.dags.deploy_model, "deploy_model DAG")]);
 
+  renderAnswerQuality(loop.answer_quality, loop.links.dags.judge_answers);
+
   const history = Array.isArray(loop.history) ? loop.history : [];
   $("history").tBodies[0].replaceChildren(
     ...history.map((m) => el("tr", {}, el("td", {}, when(m.moved_at)), el("td", {}, m.action), el("td", {}, m.alias ?? ""),
@@ -277,6 +279,27 @@ function renderLoop(loop) {
     link(loop.links.drift_reports, "All drift reports"), link(loop.links.mlflow, "MLflow"),
     ...Object.entries(loop.links.dags).map(([dag, href]) => link(href, dag)),
   );
+}
+
+function judged(day) {
+  const measures = ["faithfulness", "relevance"]
+    .map((name) => `${name} ${day[name] === null ? "–" : day[name].toFixed(2)}`).join(" · ");
+  const how = day.method === "llm_judge"
+    ? `LLM judge${day.judge_model ? " " + day.judge_model : ""}`
+    : "embedding overlap (an offline estimate, not an LLM judge)";
+  return `${day.day}: ${measures} — ${day.scored} of ${day.answers} answers, ${how}`;
+}
+
+function renderAnswerQuality(days, dagHref) {
+  const title = "Answers judged";
+  const dag = [link(dagHref, "judge_answers DAG")];
+  if (failed(days)) return box("loop-answers", title, failed(days), dag);
+  if (!days.length) return box("loop-answers", title, "No day judged yet: judge_answers scores each day's answers.", dag);
+  const newest = days[0];
+  const below = newest.below.length
+    ? ["below its floor: ", el("strong", { id: "answers-below" }, newest.below.join(", "))]
+    : "every measure at or above its floor";
+  box("loop-answers", title, judged(newest), below, ...days.slice(1, 4).map(judged), dag);
 }
 
 async function refreshLoop() {
