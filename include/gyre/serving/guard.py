@@ -113,7 +113,7 @@ class RequestGuard:
         if path == "/" and scope["method"] == "GET":
             from gyre.serving.openapi import docs_page
 
-            return await _send_json(send, 200, docs_page(), content_type=b"text/html; charset=utf-8")
+            return await _send(send, 200, docs_page(), content_type=b"text/html; charset=utf-8")
         model = self.bodies.get(path)
         if model is None or scope["method"] != "POST":
             return await self.app(scope, receive, send)
@@ -216,7 +216,7 @@ class RequestGuard:
             run.metrics.errors.labels("online_store").inc()
             return await _reply(send, 503, {"error": str(why)}, {"retry-after": "1"})
         payload = results[0].model_dump_json().encode() if single else _RESULTS.dump_json(results)
-        return await _send_json(send, 200, payload)
+        return await _send(send, 200, payload)
 
     async def _forward(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> int:
         """BentoML answers the route; an error's body is given the guard's one shape (BentoML sends a 4xx's
@@ -254,7 +254,7 @@ class RequestGuard:
         from gyre.serving.openapi import amend
 
         if self._openapi_doc is not None:
-            return await _send_json(send, 200, self._openapi_doc)
+            return await _send(send, 200, self._openapi_doc)
         parts: list[bytes] = []
         status = 500
 
@@ -269,7 +269,7 @@ class RequestGuard:
         if status != 200:
             return await _reply(send, status, {"error": "the OpenAPI document is not available"})
         self._openapi_doc = json.dumps(amend(json.loads(b"".join(parts)), self.bodies)).encode()
-        return await _send_json(send, 200, self._openapi_doc)
+        return await _send(send, 200, self._openapi_doc)
 
     async def _readyz(self, send: Send) -> int:
         run = runtime_module.current()
@@ -300,13 +300,14 @@ def _one_error(body: bytes) -> dict[str, Any]:
 
 
 async def _reply(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
-    return await _send_json(send, status, json.dumps(body).encode(), headers)
+    return await _send(send, status, json.dumps(body).encode(), headers)
 
 
-async def _send_json(
+async def _send(
     send: Send, status: int, payload: bytes, headers: dict[str, str] | None = None,
     content_type: bytes = b"application/json",
 ) -> int:  # fmt: skip
+    """One complete response: JSON unless told otherwise (the Swagger page is HTML)."""
     raw = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

@@ -58,11 +58,12 @@ def example_transaction(now: dt.datetime) -> dict[str, Any]:
     return example
 
 
+QUESTION = {"question": "How does the platform decide to retrain the fraud model?"}
 EXAMPLES = {
     "/score": lambda t: {"transaction": t},
     "/score_batch": lambda t: {"transactions": [t, {**t, "transaction_id": "T-example-0002", "amount": 980.0}]},
-    "/ask": lambda _: {"question": "How does the platform decide to retrain the fraud model?"},
-    "/ask_stream": lambda _: {"question": "How does the platform decide to retrain the fraud model?"},
+    "/ask": lambda _: QUESTION,
+    "/ask_stream": lambda _: QUESTION,
 }
 
 
