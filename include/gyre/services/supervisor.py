@@ -241,7 +241,19 @@ class Supervisor:
             time.sleep(0.5)
 
     def down(self) -> None:
-        for process in reversed(self.running):
+        """Stop the services side by side, then the stores they keep their state in.
+
+        One after another, each draining before the next was asked, a stop took 15-45 s; side by side it takes
+        as long as the slowest service.
+        """
+        users = [process for process in reversed(self.running) if process.name not in STORES]
+        stores = [process for process in reversed(self.running) if process.name in STORES]
+        for process in users:
+            self.report(f"stopping {process.name}")
+        if users:
+            with ThreadPoolExecutor(max_workers=len(users), thread_name_prefix="stop") as pool:
+                list(pool.map(ManagedProcess.stop, users))
+        for process in stores:
             self.report(f"stopping {process.name}")
             process.stop()
         self.running.clear()
