@@ -346,6 +346,13 @@ def main() -> None:
                     f"transactions/s, p50 {point['p50']:6.2f} ms, p99 {point['p99']:6.2f} ms, "
                     f"errors {point['errors']:.0f}"
                 )
+        # Its writer thread shares the core: the rows must all be written, none dropped, for the figures to count.
+        time.sleep(1)
+        logged = httpx.get(f"http://127.0.0.1:{ports['bento']}/readyz", timeout=10).json()["prediction_log"]
+        print(
+            f"  fraud_scorer's prediction log after the runs: {logged['written']:,} rows written, "
+            f"{logged['queued']:,} queued, dropped {logged['dropped'] or 'none'}"
+        )
 
         _online_read(transactions)
         if not args.no_profile:

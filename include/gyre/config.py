@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     serving_max_batch: int = Field(500, ge=1, le=10_000, description="most transactions one /score_batch may carry")
     serving_poll_interval_s: float = Field(5.0, gt=0, description="how often the registry alias is checked")
     serving_log_queue: int = Field(10_000, ge=1, description="prediction-log rows buffered; more are dropped")
-    serving_log_batch: int = Field(500, ge=1, description="prediction-log rows written per insert")
+    serving_log_batch: int = Field(200, ge=1, description="prediction-log rows written per insert")
     serving_workers: int = Field(
         # One worker keeps a core busy (the request path never blocks); the other half runs Redis and the rest.
         default_factory=lambda: max(1, min(4, len(os.sched_getaffinity(0)) // 2)),

@@ -170,7 +170,8 @@ def test_prediction_log_never_blocks_and_counts_what_it_drops(database_url) -> N
 
 
 def test_a_missing_feature_value_is_logged_as_null(database_url) -> None:
-    """NaN (a first transaction has no gap to the previous one) is not JSON Postgres accepts: it becomes null."""
+    """NaN (a first transaction has no gap to the previous one) is not JSON Postgres accepts: it becomes null.
+    A row written twice (a batch retried) is logged once."""
     import datetime as dt
 
     import sqlalchemy as sa
@@ -181,20 +182,21 @@ def test_a_missing_feature_value_is_logged_as_null(database_url) -> None:
     log = PredictionLog(engine, capacity=10, batch=10)
     log.start()
     request_id, now = str(uuid.uuid4()), dt.datetime.now(dt.UTC)
-    log.put(
-        {"request_id": request_id, "role": "champion", "scored_at": now, "event_timestamp": now,
-         "transaction_id": "T-nan", "customer_id": "C-nan", "merchant_id": "M-nan", "model_name": "fraud_detector",
-         "model_version": "1", "score": 0.1, "decision": False, "threshold": 0.5, "unknown_entity": False,
-         "features": {"seconds_since_prev_txn": float("nan"), "txn_amount": 12.5}, "feature_age_s": None,
-         "latency_ms": 1.0}
-    )  # fmt: skip
+    row = {"request_id": request_id, "role": "champion", "scored_at": now, "event_timestamp": now,
+           "transaction_id": "T-nan", "customer_id": "C-nan", "merchant_id": "M-nan", "model_name": "fraud_detector",
+           "model_version": "1", "score": 0.1, "decision": False, "threshold": 0.5, "unknown_entity": False,
+           "features": {"seconds_since_prev_txn": float("nan"), "txn_amount": 12.5}, "feature_age_s": None,
+           "latency_ms": 1.0}  # fmt: skip
+    log.put(row)
     wait_until(lambda: log.written == 1, timeout_s=15)
+    log.put(dict(row, score=0.9))  # the same row written again (a retried batch) changes nothing
+    wait_until(lambda: log.written == 2, timeout_s=15)
     log.stop()
     with engine().connect() as connection:
-        features = connection.execute(
-            sa.text("select features from prediction_log where request_id = :id"), {"id": request_id}
-        ).scalar_one()
-    assert features == {"seconds_since_prev_txn": None, "txn_amount": 12.5}
+        logged = connection.execute(
+            sa.text("select features, score, arm from prediction_log where request_id = :id"), {"id": request_id}
+        ).all()
+    assert [tuple(r) for r in logged] == [({"seconds_since_prev_txn": None, "txn_amount": 12.5}, 0.1, None)]
     assert not log.dropped
 
 

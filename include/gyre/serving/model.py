@@ -48,11 +48,14 @@ class Deployed:
 
     def feed(self, rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
         """ONNX inputs straight from feature dicts (no DataFrame: a frame costs more than the model here)."""
+        n = len(rows)
         out: dict[str, np.ndarray] = {}
         for column in self.scorer.numeric:
-            out[column] = np.array([[_number(row.get(column))] for row in rows], dtype=np.float32)
+            values = (_number(row.get(column)) for row in rows)
+            out[column] = np.fromiter(values, dtype=np.float32, count=n).reshape(n, 1)
         for column in self.scorer.categorical:
-            out[column] = np.array([[_category(row.get(column))] for row in rows], dtype=object)
+            values = (_category(row.get(column)) for row in rows)
+            out[column] = np.fromiter(values, dtype=object, count=n).reshape(n, 1)
         return out
 
     def score(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
