@@ -48,14 +48,13 @@ class Deployed:
 
     def feed(self, rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
         """ONNX inputs straight from feature dicts (no DataFrame: a frame costs more than the model here)."""
-        n = len(rows)
-        out: dict[str, np.ndarray] = {}
-        for column in self.scorer.numeric:
-            values = (_number(row.get(column)) for row in rows)
-            out[column] = np.fromiter(values, dtype=np.float32, count=n).reshape(n, 1)
+        numeric = self.scorer.numeric
+        # One array for every number, turned column-major: each input is then a contiguous row of it.
+        by_row = np.array([[_number(row.get(c)) for c in numeric] for row in rows], dtype=np.float32)
+        by_column = by_row.reshape(len(rows), len(numeric)).T.copy()
+        out = {column: by_column[j].reshape(-1, 1) for j, column in enumerate(numeric)}
         for column in self.scorer.categorical:
-            values = (_category(row.get(column)) for row in rows)
-            out[column] = np.fromiter(values, dtype=object, count=n).reshape(n, 1)
+            out[column] = np.array([[_category(row.get(column))] for row in rows], dtype=object)
         return out
 
     def score(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
