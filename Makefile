@@ -51,7 +51,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test-demo: install  ## `gyre demo` end to end on a private platform (about 16 minutes; not part of `make test`)
+test-demo: install  ## `gyre demo` end to end on a private platform (about 13 minutes; not part of `make test`)
 	$(BIN)/pytest -m demo tests/e2e/test_demo.py
 
 test: install lint   ## the whole suite: code, data, model behaviour, API contract, the running stack

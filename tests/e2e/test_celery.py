@@ -164,17 +164,7 @@ def test_a_worker_killed_mid_task_retries_and_loads_the_same_rows(celery_env: di
 
     run = next(r for r in client.runs(DAG) if r["data_interval_start"].startswith(str(day)))
     before = {n: len(tasks) for n, tasks in executed_by_worker(home).items()}
-    client._call(
-        "POST",
-        f"/dags/{DAG}/clearTaskInstances",
-        json={
-            "dry_run": False,
-            "dag_run_id": run["dag_run_id"],
-            "task_ids": ["load_transactions"],
-            "only_failed": False,
-            "reset_dag_runs": True,
-        },
-    )
+    client.clear_tasks(DAG, run["dag_run_id"], ["load_transactions"])
 
     # Find the worker that picked the task up, and kill it (its whole process group) while the task runs.
     deadline = time.monotonic() + 120

@@ -90,6 +90,21 @@ class AirflowClient:
         """Re-run a finished run's failed tasks (the UI's *Clear*), keeping its run id."""
         self._call("POST", f"/dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False, "only_failed": True})
 
+    def clear_tasks(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
+        """Run these tasks of a run again now, whatever their state (the UI's *Clear* on them); a task waiting
+        out its retry delay starts at once."""
+        self._call(
+            "POST",
+            f"/dags/{dag_id}/clearTaskInstances",
+            json={
+                "dry_run": False,
+                "dag_run_id": run_id,
+                "task_ids": task_ids,
+                "only_failed": False,
+                "reset_dag_runs": True,
+            },
+        )
+
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
 
