@@ -11,17 +11,21 @@ import tempfile
 from pathlib import Path
 
 
+def _airflow_settings(home: Path, database: Path) -> dict[str, str]:
+    """An Airflow home under ``home`` on the SQLite ``database``, without the example DAGs."""
+    return {
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+
+
 @functools.cache
 def _migrated_database() -> Path:
     """An Airflow SQLite database migrated once for the session: each test copies it (a migration takes 10-20 s)."""
     home = Path(tempfile.mkdtemp(prefix="airflow-db-", dir=os.environ["GYRE_HOME"]))  # removed with the session
     database = home / "airflow.db"
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    }
+    env = {**os.environ, **_airflow_settings(home, database)}
     migrate = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
     )
@@ -36,8 +40,6 @@ def migrated_airflow_env(tmp_path: Path, dags_folder: Path, **settings: str) -> 
     return {
         **os.environ,
         **settings,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **_airflow_settings(tmp_path, database),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
     }

@@ -69,7 +69,7 @@ class PredictionLog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._schema_ready = False
-        self._statements: tuple[str, ...] = ()
+        self._stage, self._copy, self._move = (sql_text(name) for name in (STAGE, COPY, MOVE))
 
     def put(self, row: dict[str, Any]) -> bool:
         """Queue one row; ``False`` (and counted) when the queue is full. Never blocks."""
@@ -116,19 +116,17 @@ class PredictionLog:
             engine = self._bind()
             if not self._schema_ready:
                 apply_schema([SCHEMA], engine)
-                self._statements = tuple(sql_text(name) for name in (STAGE, COPY, MOVE))
                 self._schema_ready = True
-            stage, copy_rows, move = self._statements
             with engine.begin() as connection:
                 cursor = connection.connection.driver_connection.cursor()
-                cursor.execute(stage)
-                with cursor.copy(copy_rows) as copy:
+                cursor.execute(self._stage)
+                with cursor.copy(self._copy) as copy:
                     for row in rows:
                         # ``arm`` and ``error`` are null in rows of a writer without arms (a canary's columns).
                         values = [row.get(column) for column in COLUMNS]
                         values[FEATURES] = features_json(row["features"])
                         copy.write_row(values)
-                cursor.execute(move)
+                cursor.execute(self._move)
             self.written += len(rows)
             self.last_error = None
         except Exception as error:  # noqa: BLE001 - the database being away must not stop serving
