@@ -13,7 +13,12 @@ Freshness is the time from an event's publish (just before its XADD) to the retu
 wrote its rows to Redis, from which point `get_online_features` reads it; the publisher runs on a thread at
 the target rate while the consumer drains on another.
 
+Last, what the stream is worth to the model: test PR-AUC on the same days with day-old features, with the
+stream's intraday features added (the consumer's aggregation code, joined point in time), and on
+per-transaction state (``pr_auc``).
+
     .venv/bin/python bench/stream.py [--events 20000] [--per-event 1500] [--scored 10000] [--seconds 10] [--rate 1000]
+                                     [--pr-auc-days 14]
 """
 
 from __future__ import annotations
@@ -55,11 +60,11 @@ class PushSink:
         import pandas as pd
         from feast.data_source import PushMode
 
-        from gyre.streaming.sink import latest
+        from gyre.streaming.aggregate import ENTITIES
 
         pushed = 0
-        for entity, group in latest(rows).items():
-            if group:
+        for entity in ENTITIES:
+            if group := [row for row in rows if row.entity == entity]:
                 data = pd.DataFrame([r.values for r in group], columns=entity.features)
                 data.insert(0, "event_timestamp", pd.to_datetime([r.available_at for r in group], utc=True))
                 data.insert(0, entity.key, [r.entity_id for r in group])
@@ -186,6 +191,49 @@ def freshness(  # noqa: ANN001
     return statistics.median(latencies), p99, len(latencies) / len(events)
 
 
+def pr_auc(days: int) -> dict[str, float]:
+    """Test PR-AUC of the champion's pipeline on the same days (after a week of history), trained and tested on:
+    the daily batch's day-old features (``fraud_model_v1``); those plus the stream's intraday features
+    (``fraud_model_v2``: the consumer's own aggregation code over the same transactions, each joined point in
+    time as Feast's join gives training, and the request-time seconds since each entity's previous transaction);
+    and per-transaction state (``gyre.training.synthetic``'s intraday frame, the README's reference)."""
+    import pandas as pd
+
+    from gyre.config import load_settings
+    from gyre.features.request import intraday_columns
+    from gyre.streaming.aggregate import ENTITIES, Event, ordered, run
+    from gyre.training.spec import FRAUD
+    from gyre.training.synthetic import fraud_frame
+    from gyre.training.train import fit
+
+    first = dt.date(2026, 3, 1)
+    since = pd.Timestamp(first + dt.timedelta(days=7), tz="UTC")
+    day_old = fraud_frame(first, days + 7)
+    events = ordered(Event(t.transaction_id, t.customer_id, t.merchant_id, t.event_timestamp.to_pydatetime(),
+                           float(t.txn_amount)) for t in day_old.itertuples())  # fmt: skip
+    rows = list(run(events))
+    streamed = day_old.sort_values("event_timestamp", kind="stable")
+    for entity in ENTITIES:
+        mine = [r for r in rows if r.entity == entity]
+        state = pd.DataFrame([r.values for r in mine], columns=entity.features)
+        state.insert(0, "_at", pd.to_datetime([r.available_at for r in mine], utc=True))
+        state.insert(0, entity.key, [r.entity_id for r in mine])
+        # Point in time: each transaction gets the entity's newest row available at its instant (its own comes
+        # a microsecond later), as Feast joins the offline rows the backfill writes.
+        streamed = pd.merge_asof(streamed, state.sort_values("_at", kind="stable"), left_on="event_timestamp",
+                                 right_on="_at", by=entity.key, direction="backward").drop(columns="_at")  # fmt: skip
+    streamed = streamed.assign(**intraday_columns(streamed))
+    streamed = streamed.drop(columns=[entity.features[-1] for entity in ENTITIES])  # v2 leaves the raw epoch out
+    frames = {
+        "day-old (fraud_model_v1)": day_old,
+        "day-old + streamed intraday (fraud_model_v2)": streamed,
+        "per-transaction state (reference)": fraud_frame(first, days + 7, intraday=True),
+    }
+    settings = load_settings()
+    return {label: fit(frame[frame["event_timestamp"] >= since], FRAUD, settings).test.pr_auc
+            for label, frame in frames.items()}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000, help="events for the batched throughput run")
@@ -195,6 +243,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each freshness run")
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s of the freshness runs")
+    parser.add_argument("--pr-auc-days", type=int, default=14, help="days of the PR-AUC comparison (0: skip it)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="gyre-bench-stream-"))
     os.environ["GYRE_HOME"] = str(home)
@@ -261,6 +310,12 @@ def main() -> None:
         )
     finally:
         supervisor.down()
+    if args.pr_auc_days:
+        scores = pr_auc(args.pr_auc_days)
+        reference = scores["per-transaction state (reference)"]
+        print(f"\ntest PR-AUC on the same {args.pr_auc_days} days (after a week of history):")
+        for label, value in scores.items():
+            print(f"  {label}: {value:.4f} ({value - reference:+.4f} against the reference)")
 
 
 if __name__ == "__main__":

@@ -104,8 +104,8 @@ class FeatureRecorder:
         self.features = OnlineFeatures(get_settings().model_copy(update={"feature_service": "fraud_model_v2"}))
         self.seen: dict[str, list[dict]] = {}
 
-    def score(self, transactions: list) -> list[dict]:
-        rows = self.features(transactions).rows
+    def score(self, transactions: list, held: list) -> list[dict]:
+        rows = self.features(transactions, held).rows
         for transaction, row in zip(transactions, rows, strict=True):
             self.seen.setdefault(transaction.transaction_id, []).append(row)
         return rows
@@ -297,6 +297,42 @@ def test_redelivery_and_replay_change_nothing(replayed: dict, client: redis.Redi
     assert all(len(rows) == 1 for rows in parts.consumer.scorer.seen.values())  # nothing scored twice
 
 
+def test_a_late_or_redelivered_event_never_moves_the_online_row_backwards(client: redis.Redis, store) -> None:
+    """The sink writes without reading what Redis holds (Feast's ``skip_dedup``): the committed state alone says
+    which row is an entity's newest. A late event and a redelivered old one leave the newest row online."""
+    from gyre.streaming.aggregate import CUSTOMER
+    from gyre.streaming.events import to_fields
+
+    parts = Parts(client, store, batch=10)
+    customer = f"LATE-{uuid.uuid4().hex[:6]}"
+    at = dt.datetime(2042, 6, 3, 10, tzinfo=UTC)
+
+    def event(tid: str, minutes: int, amount: float, merchant: str = "M") -> dict[str, str]:
+        return to_fields({"transaction_id": f"{customer}-{tid}", "customer_id": customer,
+                          "merchant_id": f"{customer}-{merchant}", "amount": amount,
+                          "event_timestamp": at + dt.timedelta(minutes=minutes), "mcc": "5411",
+                          "merchant_country": "DE", "customer_country": "DE", "channel": "pos",
+                          "card_age_days": 100, "currency": "EUR"})  # fmt: skip
+
+    def online() -> list:
+        response = store.get_online_features(
+            features=[f"customer_intraday:{name}" for name in CUSTOMER.features],
+            entity_rows=[{"customer_id": customer}],
+        ).to_dict()
+        return [response[name][0] for name in CUSTOMER.features]
+
+    parts.stream.publish([event("a", 0, 10.0), event("b", 50, 20.0)])
+    parts.drain()
+    (newest,) = [r for r in parts.state.rows_of([f"{customer}-b"])[f"{customer}-b"] if r.entity == CUSTOMER]
+    assert online() == list(newest.values)
+    # Applied (it counts in later windows) but not the customer's newest: only its new merchant's row is written.
+    parts.stream.publish([event("late", 20, 400.0, merchant="N")])
+    assert parts.consumer.step().pushed == 1
+    parts.stream.publish([event("a", 0, 10.0)])  # a redelivery of the oldest
+    assert parts.consumer.step().pushed == 0
+    assert online() == list(newest.values)
+
+
 def test_malformed_events_are_dead_lettered_with_reason(client: redis.Redis, store) -> None:
     from gyre.streaming.stream import REASON_FIELD
 
@@ -339,7 +375,7 @@ def test_commit_conflict_scores_nothing_twice_and_reads_older_done_marks(client:
     theirs = list(run([second]))
     handed: list[list[str]] = []
 
-    def score(fresh: list) -> None:  # noqa: ANN001
+    def score(fresh: list, rows_of: dict) -> None:  # noqa: ANN001
         handed.append([e.transaction_id for e in fresh])
         if len(handed) == 1:  # the other consumer commits ``second`` under our WATCH
             mark = [[r.entity.kind, r.entity_id, r.transaction_at.isoformat(), r.available_at.isoformat(),

@@ -6,6 +6,8 @@ import datetime as dt
 from types import SimpleNamespace
 from typing import Any
 
+from feast.repo_config import RepoConfig
+
 from gyre.streaming import sink as sink_module
 from gyre.streaming.aggregate import CUSTOMER, ENTITIES, MERCHANT, Event, run
 from gyre.streaming.sink import FeastSink, view_name
@@ -31,7 +33,13 @@ class _Store:
 
         self.reads = 0
         self.written: list[tuple[str, int]] = []
-        self.config = SimpleNamespace(registry=SimpleNamespace(cache_ttl_seconds=60))
+        self.config = RepoConfig(
+            project="test",
+            registry={"path": "/nonexistent/registry.db", "cache_ttl_seconds": 60},
+            provider="local",
+            online_store={"type": "redis", "connection_string": "127.0.0.1:1"},
+            entity_key_serialization_version=3,
+        )
         self.views = {
             view_name(e): SimpleNamespace(
                 name=view_name(e),
@@ -46,7 +54,7 @@ class _Store:
 
     def _get_provider(self) -> Any:
         def write(config: Any, view: Any, records: list, progress: Any) -> None:
-            self.written.append((view.name, len(records)))
+            self.written.append((view.name, len(records), config.online_store.skip_dedup))
 
         return SimpleNamespace(online_write_batch=write)
 
@@ -57,13 +65,17 @@ def test_the_sink_reads_each_view_once_per_registry_ttl(monkeypatch) -> None:  #
     store = _Store()
     sink = FeastSink(store)  # type: ignore[arg-type]
     rows = list(run([Event("t1", "c1", "m1", AT, 5.0), Event("t2", "c2", "m1", AT, 7.0)]))
-    assert sink.push(rows) == 3  # c1, c2 and m1's newest
-    assert sink.push(rows) == 3
+    current = [r for r in rows if not (r.entity == MERCHANT and r.transaction_id == "t1")]  # c1, c2, m1's newest
+    assert sink.push(current) == 3
+    assert sink.push(current) == 3
     assert store.reads == 2  # one per view
     clock[0] += 61
-    sink.push(rows)
+    sink.push(current)
     assert store.reads == 4
-    assert store.written[:2] == [(view_name(CUSTOMER), 2), (view_name(MERCHANT), 1)]
+    # Feast's writer is told the rows are the newest (no read of the stored timestamps); the store's own config
+    # is untouched.
+    assert store.written[:2] == [(view_name(CUSTOMER), 2, True), (view_name(MERCHANT), 1, True)]
+    assert store.config.online_store.skip_dedup is False
 
 
 class _Client:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gyre.config import Settings
-from gyre.serving.features import FeatureRows, OnlineFeatures
+from gyre.serving.features import FeatureRows, HeldRow, OnlineFeatures
 from gyre.serving.metrics import ServingMetrics
 from gyre.serving.model import CANARY, CHALLENGER, CHAMPION, Deployed, ModelHolder
 from gyre.serving.predlog import PredictionLog
@@ -130,13 +130,16 @@ class Runtime:
             raise NotReady(self.holder.not_ready_reason() or "no champion model")
         return model
 
-    def score(self, transactions: Sequence[Transaction]) -> list[ScoreResult]:
+    def score(
+        self, transactions: Sequence[Transaction], held: Sequence[Sequence[HeldRow]] | None = None
+    ) -> list[ScoreResult]:
         """Score with the champion (read once: a swap mid-request cannot mix versions); log; queue the shadow.
 
         Blocks for the feature read (at most its timeout); ``score_async`` is the same without blocking.
+        ``held``: feature values the caller holds, used instead of the online store's (the stream consumer's).
         """
         model, started, scored_at = self._champion(), time.perf_counter(), dt.datetime.now(dt.UTC)
-        return self._verdicts(model, transactions, self.features(transactions), started, scored_at)
+        return self._verdicts(model, transactions, self.features(transactions, held), started, scored_at)
 
     async def score_async(self, transactions: Sequence[Transaction]) -> list[ScoreResult]:
         """``score`` for the event loop: the online read is awaited, the model runs in tens of microseconds."""

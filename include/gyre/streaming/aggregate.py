@@ -105,6 +105,14 @@ class State:
         self._prune()
         return [*counts, *sums, *(s / c for s, c in zip(sums, counts, strict=True)), at_us / 1_000_000], ties
 
+    def newest_available_us(self) -> int | None:
+        """When the entity's newest row became available (its ``Row.available_at``, in epoch microseconds): the
+        newest transaction's instant plus one microsecond per transaction at that instant."""
+        if not self.times:
+            return None
+        newest = self.times[-1]
+        return newest + len(self.times) - bisect_left(self.times, newest)
+
     def _prune(self) -> None:
         cut = bisect_left(self.times, self.times[-1] - KEEP_US)
         if cut:

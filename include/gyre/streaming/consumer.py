@@ -14,9 +14,10 @@ Each step, in this order, is what makes a crash anywhere harmless:
 
 With a scorer (the champion, ``gyre.serving.runtime.Runtime``: the endpoint's feature read, model and
 prediction log), each event is scored on the state *before* it, the state training's point-in-time join gives
-it: the batch is cut into waves in which no customer or merchant appears twice (but at one instant; an
-entity's events stay in event order across waves), and each wave is scored on the online store, then applied
-and written, before the next. An event already applied (a redelivery, a replay) is neither scored nor logged again.
+it: the whole batch is scored at once, between the state's read and its commit, on the online store for an
+entity the batch has not touched yet, and otherwise on the newest row the batch's earlier events left it that
+was available at the event's time (``held_before``): what the online store would hold had each event been
+written before the next. An event already applied (a redelivery, a replay) is neither scored nor logged again.
 
 A failed step leaves the batch pending (it is re-read from this consumer's pending list, with a back-off),
 so a Redis or Postgres outage stalls the consumer instead of dropping events.
@@ -24,16 +25,16 @@ so a Redis or Postgres outage stalls the consumer instead of dropping events.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gyre.serving.features import HeldRow
 from gyre.serving.schema import Transaction
-from gyre.streaming.aggregate import Event
+from gyre.streaming.aggregate import Event, Row
 from gyre.streaming.events import event, parse
 from gyre.streaming.metrics import StreamMetrics
 from gyre.streaming.sink import FeastSink
@@ -58,30 +59,29 @@ class Step:
 class Scorer(Protocol):
     """Scores and logs transactions (``Runtime.score``); raises ``NotReady`` while there is no champion."""
 
-    def score(self, transactions: Sequence[Transaction]) -> list[Any]: ...
+    def score(self, transactions: Sequence[Transaction], held: Sequence[Sequence[HeldRow]]) -> list[Any]: ...
 
 
-def waves(transactions: Sequence[Transaction]) -> list[list[Transaction]]:
-    """Consecutive groups, each scored on the online state the groups before it left: an event goes to the group
-    after the last one holding either of its entities, so each entity's events keep their order. Events of one
-    entity at the same instant share a group where they can: training's point-in-time join gives each of them
-    the state before that instant, never a sibling's."""
-    out: list[list[Transaction]] = []
-    last: dict[tuple[str, str], tuple[int, dt.datetime]] = {}
-    for transaction in transactions:
-        at = transaction.event_timestamp
-        keys = (("customer", transaction.customer_id), ("merchant", transaction.merchant_id))
-        index = 0
-        for key in keys:
-            if key in last:
-                wave, when = last[key]
-                index = max(index, wave if when == at else wave + 1)
-        if index == len(out):
-            out.append([])
-        out[index].append(transaction)
-        for key in keys:
-            last[key] = (index, at)
-    return out
+def held_before(rows_of: Mapping[str, list[Row]]) -> dict[str, list[HeldRow]]:
+    """For each transaction of a batch (``rows_of`` in the order applied), the rows of its entities that the
+    batch's earlier transactions left and that were available at its time: per entity the newest of them, as
+    Feast's point-in-time join picks it (rows of one entity at the transaction's own instant come a microsecond
+    after it, so a transaction never sees a sibling's). An entity without such a row is read from the store."""
+    seen: dict[tuple[str, str], list[Row]] = {}
+    held: dict[str, list[HeldRow]] = {}
+    for transaction_id, rows in rows_of.items():
+        own = []
+        for row in rows:
+            earlier = seen.setdefault((row.entity.kind, row.entity_id), [])
+            visible = [r for r in earlier if r.available_at <= row.transaction_at]
+            if visible:
+                newest = max(visible, key=lambda r: r.available_at)
+                own.append(HeldRow(dict(zip(newest.entity.features, newest.values, strict=True)),
+                                   newest.available_at.timestamp()))  # fmt: skip
+        held[transaction_id] = own
+        for row in rows:
+            seen[(row.entity.kind, row.entity_id)].append(row)
+    return held
 
 
 class Consumer:
@@ -139,8 +139,7 @@ class Consumer:
             transactions.append(transaction)
             ids.append(message.id)
         if transactions:
-            for group in waves(transactions) if self.scorer is not None else [transactions]:
-                self._apply(group, result)
+            self._apply(transactions, result)
             self.stream.ack(ids)
             self.metrics.ready.set(1)
         self.metrics.events.labels("applied").inc(result.applied)
@@ -157,17 +156,26 @@ class Consumer:
             first = {t.transaction_id: t for t in reversed(transactions)}  # the occurrence the state applies
             score = functools.partial(self._score, self.scorer, first, result)
         applied = self.state.apply([event(t) for t in transactions], before_commit=score)
-        result.pushed += self.sink.push(applied.rows)
+        result.pushed += self.sink.push(applied.current)
         result.applied += applied.applied
         result.duplicates += applied.duplicates
 
-    def _score(self, scorer: Scorer, first: dict[str, Transaction], result: Step, fresh: list[Event]) -> None:
+    def _score(
+        self,
+        scorer: Scorer,
+        first: dict[str, Transaction],
+        result: Step,
+        fresh: list[Event],
+        rows_of: Mapping[str, list[Row]],
+    ) -> None:
         """Score the events the state read found not applied yet, before their commit: the read that tells what
         is done is the commit's own, so an event already applied is neither scored nor logged again."""
         from gyre.serving.runtime import NotReady
 
+        held = held_before(rows_of)
         try:
-            result.scored += len(scorer.score([first[e.transaction_id] for e in fresh]))
+            scored = scorer.score([first[e.transaction_id] for e in fresh], [held[e.transaction_id] for e in fresh])
+            result.scored += len(scored)
         except NotReady as why:  # features still flow while no champion is served
             self.metrics.unscored.labels(str(why)[:80]).inc(len(fresh))
 

@@ -5,10 +5,12 @@ registry's own feature views (``customer_intraday``, ``merchant_intraday``, whos
 views): the same keys, value protos and timestamps, without the detour ``push`` takes through pandas and
 pyarrow row by row and a registry query per call, which took two thirds of a batch (see bench/stream.py).
 
-Only each entity's newest row of a batch is written: the online store keeps one row per entity, and Feast's
-Redis writer drops a row older than the one it holds, so re-writing a redelivered batch never moves a value
-backwards. The offline rows come from the backfill (``gyre.streaming.backfill``), the same code over the
-ingested history, into the tables the push sources' batch sources name.
+Only each entity's newest row is written, as the committed state says (``Applied.current``): the online store
+keeps one row per entity, and a late or redelivered event's row must never move a value backwards. Because the
+state already knows which rows are newest, Feast's writer is run with its ``skip_dedup`` option: one pipelined
+HSET per row instead of first reading every entity's stored timestamp in a round trip of its own
+(bench/stream.py). The offline rows come from the backfill (``gyre.streaming.backfill``), the same code over
+the ingested history, into the tables the push sources' batch sources name.
 """
 
 from __future__ import annotations
@@ -25,20 +27,6 @@ if TYPE_CHECKING:
 
 def view_name(entity: Entity) -> str:
     return f"{entity.kind}_intraday"
-
-
-def latest(rows: Sequence[Row]) -> dict[Entity, list[Row]]:
-    """Each entity's newest row (by availability, then arrival), grouped by kind of entity."""
-    newest: dict[tuple[str, str], Row] = {}
-    for row in rows:
-        key = (row.entity.kind, row.entity_id)
-        held = newest.get(key)
-        if held is None or row.available_at >= held.available_at:
-            newest[key] = row
-    out: dict[Entity, list[Row]] = {entity: [] for entity in ENTITIES}
-    for row in newest.values():
-        out[row.entity].append(row)
-    return out
 
 
 def records(view: Any, entity: Entity, rows: Sequence[Row]) -> list[tuple[Any, dict[str, Any], Any, None]]:
@@ -66,6 +54,7 @@ class FeastSink:
     def __init__(self, store: FeatureStore | None = None) -> None:
         self._store = store
         self._views: dict[Entity, tuple[float, Any]] = {}
+        self._skip_dedup: Any = None
 
     @property
     def store(self) -> FeatureStore:
@@ -75,18 +64,27 @@ class FeastSink:
             self._store = feature_store()
         return self._store
 
-    def push(self, rows: Sequence[Row], newest_only: bool = True) -> int:
-        """Write the rows (each entity's newest unless ``newest_only`` is off); the number of rows written."""
+    def push(self, rows: Sequence[Row]) -> int:
+        """Write ``rows``, each its entity's newest (``Applied.current``: at most one per entity); how many."""
         store = self.store
         provider = store._get_provider()
-        groups = latest(rows) if newest_only else {e: [r for r in rows if r.entity == e] for e in ENTITIES}
+        config = self._config()
         written = 0
-        for entity, group in groups.items():
-            if group:
+        for entity in ENTITIES:
+            if group := [row for row in rows if row.entity == entity]:
                 view = self._view(entity)
-                provider.online_write_batch(store.config, view, records(view, entity, group), progress=None)
+                provider.online_write_batch(config, view, records(view, entity, group), progress=None)
                 written += len(group)
         return written
+
+    def _config(self) -> Any:
+        """The store's config with the online store's ``skip_dedup`` on (built once; the Redis client is Feast's)."""
+        if self._skip_dedup is None:
+            config = self.store.config
+            online = config.online_store.model_copy(update={"skip_dedup": True})
+            self._skip_dedup = config.model_copy(update={"online_config": online})
+            self._skip_dedup._online_store = None  # a copy keeps the cached store config; built again from ours
+        return self._skip_dedup
 
     def _view(self, entity: Entity) -> Any:
         """The registry's view, kept for the registry cache's TTL: Feast rebuilds a view from its protobuf on each

@@ -10,7 +10,9 @@ A batch is applied in one optimistic transaction: ``WATCH`` the entities' states
 ``done`` keys, read them, apply the new transactions in Python (the same code as the backfill), then write
 every state and ``done`` key in one ``MULTI/EXEC``. A transaction already done is not applied again; its
 stored rows come back instead, so a consumer that crashed after the commit and before the push and ack
-pushes the same rows on redelivery. Two consumers touching one entity at once make one ``EXEC`` fail, and that
+pushes the same rows on redelivery. ``Applied.current`` says which rows are their entity's newest by the
+committed state, the only ones the online store should hold: a late event's row, or a redelivered old one, is
+never written over a newer one. Two consumers touching one entity at once make one ``EXEC`` fail, and that
 batch is re-read and re-applied.
 """
 
@@ -18,13 +20,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
 import redis
 
-from gyre.streaming.aggregate import CUSTOMER, ENTITIES, KEEP_US, MERCHANT, Event, Row, State, apply_event
+from gyre.streaming.aggregate import (
+    CUSTOMER,
+    ENTITIES,
+    KEEP_US,
+    MERCHANT,
+    Event,
+    Row,
+    State,
+    apply_event,
+    epoch_us,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +49,7 @@ class Applied:
     """The rows of a batch: of transactions applied now, and of those applied before (redeliveries)."""
 
     rows: list[Row] = field(default_factory=list)
+    current: list[Row] = field(default_factory=list)  # the rows that are their entity's newest, once committed
     applied: int = 0
     duplicates: int = 0
     retries: int = 0
@@ -74,13 +87,14 @@ class StateStore:
         self,
         events: Sequence[Event],
         max_retries: int = 50,
-        before_commit: Callable[[list[Event]], None] | None = None,
+        before_commit: Callable[[list[Event], Mapping[str, list[Row]]], None] | None = None,
     ) -> Applied:
         """Apply each transaction not yet done, atomically with marking it done; return every event's rows.
 
-        ``before_commit`` gets the events not done yet once the state is read and before it is committed (the
-        consumer scores them there, on the state before them, without a read of its own); after a conflict, only
-        the ones it has not had yet.
+        ``before_commit`` gets the events not done yet and every event's rows in the order applied (those done
+        before from their marks), once the state is read and applied in memory and before it is committed: the
+        consumer scores there, on the state before each event, without a read of its own. After a conflict it
+        gets only the events it has not had yet.
         """
         handed: set[str] = set()
         unique = list({e.transaction_id: e for e in reversed(events)}.values())[::-1]  # first of each id wins
@@ -96,31 +110,35 @@ class StateStore:
                     pipe.watch(*state_keys, *done_keys)
                     held = pipe.mget([*done_keys, *state_keys])
                     done, raw = held[: len(done_keys)], held[len(done_keys) :]
-                    if before_commit is not None:
-                        fresh = [e for e, stored in zip(unique, done, strict=True)
-                                 if stored is None and e.transaction_id not in handed]  # fmt: skip
-                        if fresh:
-                            before_commit(fresh)
-                            handed.update(e.transaction_id for e in fresh)
                     states = {key: State.loads(blob) for key, blob in zip(entity_keys, raw, strict=True)}
                     result = Applied(retries=attempt, duplicates=len(events) - len(unique))
                     touched: set[tuple[str, str]] = set()
-                    written: list[tuple[str, list[Row]]] = []
+                    rows_of: dict[str, list[Row]] = {}
+                    fresh: list[Event] = []
                     for event, stored in zip(unique, done, strict=True):
                         if stored is not None:
-                            result.rows.extend(_decode(event.transaction_id, stored))
+                            rows_of[event.transaction_id] = _decode(event.transaction_id, stored)
                             result.duplicates += 1
                             continue
-                        rows = apply_event(states, event)
+                        rows_of[event.transaction_id] = apply_event(states, event)
                         touched |= {(CUSTOMER.kind, event.customer_id), (MERCHANT.kind, event.merchant_id)}
-                        written.append((event.transaction_id, rows))
+                        fresh.append(event)
+                    result.applied = len(fresh)
+                    newest = {key: state.newest_available_us() for key, state in states.items()}
+                    for rows in rows_of.values():
                         result.rows.extend(rows)
-                        result.applied += 1
+                        for row in rows:
+                            if epoch_us(row.available_at) == newest[(row.entity.kind, row.entity_id)]:
+                                result.current.append(row)
+                    if before_commit is not None and (unhanded := [e for e in fresh if e.transaction_id not in handed]):
+                        before_commit(unhanded, rows_of)
+                        handed.update(e.transaction_id for e in unhanded)
                     pipe.multi()
                     for key in touched:
                         pipe.set(self.state_key(*key), states[key].dumps(), ex=_STATE_TTL_S)
-                    for transaction_id, rows in written:
-                        pipe.set(self.done_key(transaction_id), _encode(rows), ex=self.dedup_ttl_s)
+                    for event in fresh:
+                        pipe.set(self.done_key(event.transaction_id), _encode(rows_of[event.transaction_id]),
+                                 ex=self.dedup_ttl_s)  # fmt: skip
                     pipe.execute()
                     return result
                 except redis.WatchError:
