@@ -209,6 +209,9 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (the packaged weights) or a local model directory"
     )
     rag_embedding_batch: int = Field(32, ge=1, le=1024, description="texts embedded per batch")
+    rag_embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="the model's float type; auto: bfloat16 where the CPU has AMX or AVX-512 BF16, else float32"
+    )
     rag_chunk_words: int = Field(160, ge=20, le=2000, description="longest chunk, in words")
     rag_chunk_overlap: int = Field(30, ge=0, le=500, description="words a chunk repeats from the one before")
     rag_max_file_bytes: int = Field(
@@ -217,7 +220,7 @@ class Settings(BaseSettings):
     rag_top_k: int = Field(5, ge=1, le=50, description="chunks an answer is grounded in")
     rag_candidates: int = Field(40, ge=5, le=1000, description="candidates per retriever before fusion")
     rag_text_candidates: int = Field(
-        500, ge=10, le=100_000, description="full-text matches ranked per question (two-word matches first)"
+        500, ge=10, le=100_000, description="full-text matches ranked per question (two of its rarest words first)"
     )
     rag_rrf_k: int = Field(20, ge=1, description="reciprocal-rank-fusion constant")
     rag_vector_weight: float = Field(1.0, ge=0, description="weight of the vector ranking in the fusion")

@@ -4,21 +4,11 @@
 -- that the planner, with a custom plan and fresh statistics, knows whether it filters 1 % or all of the table.
 --
 -- Full text does not rank every chunk sharing a word with the question (one common word matches half of a
--- large index, and ranking reads each match's row): it ranks at most :text_scan candidates, first the chunks
--- holding two or more of the question's words (the GIN index answers an OR of word pairs), and only when
--- those are fewer than :candidates, chunks holding one. ts_rank then orders them by the question's words.
-with words as (
-    select lexeme from unnest(tsvector_to_array(to_tsvector('english', :query))) as lexeme
-    where strpos(lexeme, '\') = 0  -- quote_literal would write it as E'...', which tsquery does not read
-),
-question as (  -- any word, and any two words, of the question (stemmed, without stop words)
-    select
-        (select string_agg(quote_literal(lexeme), ' | ')::tsquery from words) as any_word,
-        (select string_agg(format('%L & %L', a.lexeme, b.lexeme), ' | ')::tsquery  -- 24 words: 276 pairs at most
-         from (select lexeme from words limit 24) a join (select lexeme from words limit 24) b on a.lexeme < b.lexeme
-        ) as two_words
-),
-vector_hits as (
+-- large index, and GIN reads a word's whole list of chunks to answer an OR): it ranks at most :text_scan
+-- candidates found from the question's rarest words (question_terms.sql): first the chunks holding two of them,
+-- each pair an AND that GIN answers by skipping through the commoner word's list, then, only when those are
+-- fewer than :candidates, chunks holding one. ts_rank then orders them by all of the question's words.
+with vector_hits as (
     select chunk_id, row_number() over (order by distance, chunk_id) as rank
     from (
         select c.chunk_id, c.embedding <=> cast(:embedding as vector) as distance
@@ -34,9 +24,9 @@ vector_hits as (
 ),
 two_word_matches as materialized (
     select c.chunk_id, c.tsv
-    from rag_chunks c, question q
+    from rag_chunks c
     where c.version_id = cast(:version_id as integer)
-      and c.tsv @@ q.two_words
+      and c.tsv @@ any(cast(:two_words as tsquery[]))
       and (cast(:category as text[]) is null or c.category = any(cast(:category as text[])))
       and (cast(:team as text) is null or c.team = cast(:team as text))
       and (cast(:tag as text) is null or cast(:tag as text) = any(c.tags))
@@ -47,11 +37,11 @@ text_matches as (
     select chunk_id, tsv from two_word_matches
     union all
     select c.chunk_id, c.tsv
-    from rag_chunks c, question q
+    from rag_chunks c
     where (select count(*) from two_word_matches) < :candidates
       and c.version_id = cast(:version_id as integer)
-      and c.tsv @@ q.any_word
-      and not coalesce(c.tsv @@ q.two_words, false)  -- no pairs: a one-word question
+      and c.tsv @@ any(cast(:one_word as tsquery[]))
+      and not c.tsv @@ any(cast(:two_words as tsquery[]))
       and (cast(:category as text[]) is null or c.category = any(cast(:category as text[])))
       and (cast(:team as text) is null or c.team = cast(:team as text))
       and (cast(:tag as text) is null or cast(:tag as text) = any(c.tags))
@@ -61,8 +51,8 @@ text_matches as (
 text_hits as (
     select chunk_id, row_number() over (order by score desc, chunk_id) as rank
     from (
-        select m.chunk_id, ts_rank(m.tsv, q.any_word) as score
-        from text_matches m, question q
+        select m.chunk_id, ts_rank(m.tsv, cast(:any_word as tsquery)) as score
+        from text_matches m
         order by score desc, m.chunk_id
         limit :candidates
     ) ranked

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from gyre.config import Settings, load_settings
+from gyre.db import engine
 from gyre.rag import indexer
-from gyre.rag.retrieval import FilterError, search
+from gyre.rag.retrieval import FilterError, question_terms, search
 from tests.integration import rag_support
 from tests.integration.rag_support import CORPUS, count
 
@@ -104,6 +106,31 @@ def test_hybrid_search_fuses_both_retrievers_and_filters_by_metadata(first: dict
     tagged = search("what to do", {"tag": "atm"}, settings=settings)
     assert tagged and {h.source for h in tagged} == {"runbooks/atm-cash-out.md"}
     assert {h.team for h in search("reason codes", {"team": "disputes"}, settings=settings)} == {"disputes"}
+
+
+def test_full_text_candidates_are_found_by_the_rarest_words_and_ranked_by_all(first: dict, settings: Settings) -> None:
+    """The sync's ANALYZE tells how many chunks hold each word: the question's five rarest find the candidates
+    (common words would make GIN read most of the index), and every word of the question ranks them."""
+    stable = "tsvector_to_array(to_tsvector('english', word)) = array[word]"  # the word is its own stem
+    with engine().connect() as connection:
+        words = connection.execute(
+            sa.text(f"select word, ndoc from ts_stat('select tsv from rag_chunks') where {stable} order by ndoc, word")
+        ).all()
+        common, rare = [w for w, _ in words[-4:]], [w for w, _ in words[:5]]
+        question = " ".join(common + rare)
+        terms = question_terms(connection, question)
+        assert sorted(w.strip("'") for w in terms["one_word"]) == sorted(rare)
+        pairs = terms["two_words"]
+        assert len(pairs) == 10 and not any(f"'{w}'" in pair for pair in pairs for w in common)
+        assert sorted(terms["any_word"].replace("'", "").split(" | ")) == sorted(common + rare)
+        hits = [h for h in search(question, k=20, settings=settings) if h.text_rank]
+        params = {"ids": [h.chunk_id for h in hits], "rare": terms["one_word"]}
+        missing = (
+            "select count(*) from rag_chunks where chunk_id = any(:ids) and not tsv @@ any(cast(:rare as tsquery[]))"
+        )
+        assert hits and connection.execute(sa.text(missing), params).scalar_one() == 0
+    stop_words_only = search("what is the", k=5, settings=settings)
+    assert stop_words_only and all(h.text_rank is None and h.vector_rank for h in stop_words_only)
 
 
 @pytest.mark.parametrize(

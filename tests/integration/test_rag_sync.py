@@ -42,7 +42,7 @@ class Embedder:
     """The real embedder, counting what it embeds and raising on its ``fail_on``-th batch (a lost worker)."""
 
     def __init__(self, settings: Settings, fail_on: int | None = None) -> None:
-        self.inner = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+        self.inner = get_embedder(settings)
         self.fail_on, self.batches, self.texts = fail_on, 0, 0
 
     def embed(self, texts: list[str]) -> np.ndarray:

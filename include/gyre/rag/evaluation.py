@@ -62,7 +62,7 @@ def evaluate(
     from gyre.rag.retrieval import search
 
     settings = settings or get_settings()
-    embedder = embedder or get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+    embedder = embedder or get_embedder(settings)
     vectors = embedder.embed([item.question for item in golden])  # one batch, not one call per question
     recalls, reciprocal_ranks, misses = [], [], []
     for item, vector in zip(golden, vectors, strict=True):

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gyre.config import Settings, get_settings
 from gyre.db import engine, query
 from gyre.rag import chunker, loader
+from gyre.rag.embedder import embedding_dtype
 from gyre.rag.evaluation import Evaluation, GateDecision, evaluate, gate, load_golden_set
 from gyre.rag.schema import ensure_schema
 
@@ -89,6 +90,8 @@ def config_hash(settings: Settings) -> str:
         "chunk_overlap": settings.rag_chunk_overlap,
         "chunker": CHUNKER_VERSION,
     }
+    if (dtype := embedding_dtype(settings)) != "float32":  # a float32 index keeps the hash it was built under
+        config["dtype"] = dtype
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -223,7 +226,7 @@ def _sync(
         if embedder is None:
             from gyre.rag.embedder import get_embedder
 
-            embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+            embedder = get_embedder(settings)
         written, late = _stage(version_id, folder, files, remaining, settings, embedder, chunks_per_write)
     if late:  # a file that changed into an unusable one between planning and reading
         skipped = sorted(skipped + late, key=lambda s: s.source)

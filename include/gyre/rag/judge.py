@@ -112,7 +112,7 @@ def _llm_scores(rows: list[dict[str, Any]], settings: Settings) -> list[Score]:
 def _overlap_scores(rows: list[dict[str, Any]], settings: Settings) -> list[Score]:
     from gyre.rag.embedder import get_embedder
 
-    embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+    embedder = get_embedder(settings)
     scores = []
     for row in rows:
         text = plain(row["answer"])

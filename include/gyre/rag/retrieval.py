@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gyre.config import Settings, get_settings
 from gyre.db import engine, query
 from gyre.rag.schema import ensure_schema
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 MAX_QUESTION_CHARS = 2000
 MAX_FILTER_CHARS = 200
@@ -98,8 +101,14 @@ def check_question(question: Any) -> str:
 def embed_query(text: str, settings: Settings) -> str:
     from gyre.rag.embedder import as_pgvector, get_embedder
 
-    embedder = get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch)
+    embedder = get_embedder(settings)
     return as_pgvector(embedder.embed([text])[0])
+
+
+def question_terms(connection: sa.Connection, question: str) -> dict[str, Any]:
+    """The question's full-text terms (``any_word``, ``two_words``, ``one_word``), hybrid_search.sql's parameters,
+    chosen by how common each word is; passed as values so that the search is planned with them."""
+    return dict(connection.execute(query("rag/question_terms.sql"), {"query": question}).mappings().one())
 
 
 def search(
@@ -136,5 +145,6 @@ def search(
         # by other paths than the reverse), not a generic plan cached by the driver's prepared statement
         connection.execute(query("rag/custom_plans.sql"))
         connection.execute(query("rag/set_ef_search.sql"), {"ef_search": str(settings.rag_hnsw_ef_search)})
-        rows = connection.execute(query("rag/hybrid_search.sql"), params | {"version_id": version_id}).mappings().all()
+        params |= question_terms(connection, question) | {"version_id": version_id}
+        rows = connection.execute(query("rag/hybrid_search.sql"), params).mappings().all()
     return [Hit(**{**row, "score": float(row["score"])}) for row in rows]

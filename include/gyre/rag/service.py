@@ -36,7 +36,7 @@ class Answers:
 
         torch.set_num_threads(EMBEDDING_THREADS)
         settings = get_settings()
-        get_embedder(settings.rag_embedding_model, settings.rag_embedding_batch).embed(["warm-up"])
+        get_embedder(settings).embed(["warm-up"])
 
     @bentoml.api
     def ask(self, question: str, filters: dict[str, str | list[str]] | None = None) -> dict[str, Any]:
