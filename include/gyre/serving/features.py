@@ -234,8 +234,10 @@ class ReadPlan:
                 newest[i] = max(newest[i], at.seconds + at.nanos / 1e9)
                 for name, raw in zip(view.features, values, strict=True):
                     rows[i][name] = _python_value(raw, Value())
+        # The on-demand views read the stored features and the request (not one another's outputs): one set of
+        # columns serves them all.
+        inputs = {name: [row.get(name) for row in rows] for name in rows[0]} if rows and self.on_demand else {}
         for columns, names in self.on_demand:
-            inputs = {name: [row.get(name) for row in rows] for name in rows[0]} if rows else {}
             computed = columns(inputs)
             for name in names:
                 column = computed[name]
@@ -247,8 +249,8 @@ class ReadPlan:
 
 
 def _holding(view: _View, held: Sequence[HeldRow]) -> HeldRow | None:
-    """The held row carrying every feature ``view`` is read for, if any."""
-    return next((row for row in held if all(name in row.values for name in view.features)), None)
+    """The held row of ``view``'s entity, if any (a held row holds all of its entity's view)."""
+    return next((row for row in held if view.features[0] in row.values), None)
 
 
 _SCALARS = frozenset(("int32_val", "int64_val", "double_val", "float_val", "string_val", "bool_val"))

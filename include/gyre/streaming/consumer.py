@@ -25,6 +25,7 @@ so a Redis or Postgres outage stalls the consumer instead of dropping events.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import time
@@ -67,20 +68,21 @@ def held_before(rows_of: Mapping[str, list[Row]]) -> dict[str, list[HeldRow]]:
     batch's earlier transactions left and that were available at its time: per entity the newest of them, as
     Feast's point-in-time join picks it (rows of one entity at the transaction's own instant come a microsecond
     after it, so a transaction never sees a sibling's). An entity without such a row is read from the store."""
-    seen: dict[tuple[str, str], list[Row]] = {}
+    seen: dict[tuple[str, str], list[Row]] = {}  # per entity, its rows so far, the newest last
     held: dict[str, list[HeldRow]] = {}
     for transaction_id, rows in rows_of.items():
         own = []
         for row in rows:
             earlier = seen.setdefault((row.entity.kind, row.entity_id), [])
-            visible = [r for r in earlier if r.available_at <= row.transaction_at]
-            if visible:
-                newest = max(visible, key=lambda r: r.available_at)
+            # In time order the entity's newest row is visible; a late event looks further back.
+            newest = next((r for r in reversed(earlier) if r.available_at <= row.transaction_at), None)
+            if newest is not None:
                 own.append(HeldRow(dict(zip(newest.entity.features, newest.values, strict=True)),
                                    newest.available_at.timestamp()))  # fmt: skip
         held[transaction_id] = own
         for row in rows:
-            seen[(row.entity.kind, row.entity_id)].append(row)
+            earlier = seen[(row.entity.kind, row.entity_id)]
+            earlier.insert(bisect.bisect_right(earlier, row.available_at, key=lambda r: r.available_at), row)
     return held
 
 
