@@ -17,10 +17,9 @@ from gyre.batch.scoring import Distribution
 def batch_run(model_name: str, run_name: str, tags: dict[str, str]) -> Iterator[Any]:
     import mlflow
 
-    from gyre.training.tracking import tracking_uri
+    from gyre.training.tracking import use_experiment
 
-    mlflow.set_tracking_uri(tracking_uri())
-    experiment = mlflow.set_experiment(f"{model_name}-batch")
+    experiment = use_experiment(f"{model_name}-batch")
     with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=run_name, tags=tags) as run:
         yield run
 

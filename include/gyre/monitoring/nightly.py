@@ -107,10 +107,9 @@ def _log_to_mlflow(night: str, version: str, result: DriftResult, quality_html: 
     import mlflow
 
     from gyre.registry.models import client
-    from gyre.training.tracking import tracking_uri
+    from gyre.training.tracking import use_experiment
 
-    mlflow.set_tracking_uri(tracking_uri())
-    experiment = mlflow.set_experiment(f"{settings.model_name}-monitoring")
+    experiment = use_experiment(f"{settings.model_name}-monitoring")
     found = client().search_runs(
         [experiment.experiment_id],
         filter_string=f"tags.`gyre.night` = '{night}' and tags.`gyre.model_version` = '{version}'",

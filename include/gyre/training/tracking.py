@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -31,6 +32,8 @@ INPUTS_ARTIFACT = "model_inputs.json"
 CARD_ARTIFACT = "model_card.md"
 # What loading the pipeline needs; passing it explicitly saves MLflow 5-7 s of inference per model.
 _REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "skops")
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"  # MLflow's kinds: this one and "genai_development"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,18 @@ def tracking_uri() -> str:
     return mlflow_url()
 
 
+def use_experiment(name: str) -> Any:
+    """``mlflow.set_experiment(name)`` on the tracking server, the experiment tagged as model training
+    (``mlflow.experimentKind``), so MLflow 3 treats it as one and not as a GenAI app's traces."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment = mlflow.set_experiment(name)
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+        mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+    return experiment
+
+
 def log_training(model: TrainedModel, lineage: Lineage, settings: Settings | None = None) -> str:
     """One MLflow run holding everything about ``model``; returns the run id."""
     import mlflow
@@ -99,8 +114,7 @@ def log_training(model: TrainedModel, lineage: Lineage, settings: Settings | Non
     from mlflow.models import infer_signature
 
     settings = settings or get_settings()
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(settings.model_name)
+    use_experiment(settings.model_name)
     holdout = model.holdout()
     test_inputs = model.inputs(model.split.test)
     with (
