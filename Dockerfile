@@ -10,6 +10,13 @@ COPY requirements.txt /tmp/requirements.txt
 # torch is pinned to its CPU build, published on PyTorch's own CPU index.
 RUN /opt/venv/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu -r /tmp/requirements.txt
 
+# The Bootstrap, jQuery, Font Awesome and Vega files the Data Docs pages load, from web/package-lock.json: the
+# Airflow plugin serves them (gyre.validation.web), so the pages need no CDN.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+
 FROM python:3.11-slim-bookworm AS base
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libgomp1 tini \
@@ -34,6 +41,7 @@ COPY feature_repo feature_repo
 FROM base AS airflow
 COPY dags dags
 COPY plugins plugins
+COPY --from=web /web/node_modules web/node_modules
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/gyre/dags \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/gyre/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False

@@ -13,7 +13,7 @@ install: $(STAMP)
 # where a machine keeps it (elsewhere set UV_EXTRA_INDEX_URL to PyTorch's CPU index).
 UV_VERSION := 0.13.9
 WHEELS     := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml web/package-lock.json
 	@# docker-compose (Debian's package) only checks docker-compose.airflow.yml; no Docker engine is needed.
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
 	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } \
@@ -22,6 +22,11 @@ $(STAMP): requirements.txt pyproject.toml
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
 	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	    || echo "note: install Debian's chromium package to run the console's browser tests"
+	@# npm installs, from its lock, the Bootstrap, jQuery, Font Awesome and Vega files the Data Docs pages load:
+	@# the platform serves them itself (gyre.validation.web), so the pages need no CDN.
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	cd web && npm ci --no-audit --no-fund --ignore-scripts --silent
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python $(WHEELS) -r requirements.txt

@@ -1,7 +1,7 @@
-"""Links from the Airflow UI to the rest of the loop: the MLflow UI and the nightly drift reports.
+"""Links from the Airflow UI to the rest of the loop: the MLflow UI, the nightly drift reports and the Data Docs.
 
-The drift reports are a small FastAPI app (``gyre.monitoring.web``) mounted in Airflow's API server under
-``/gyre/drift``: the index by night and model version, and each report's HTML and JSON.
+The drift reports (``gyre.monitoring.web``) and Great Expectations' Data Docs (``gyre.validation.web``) are
+small FastAPI apps mounted in Airflow's API server under ``/gyre/drift`` and ``/gyre/data-docs``.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from gyre.config import get_settings
-from gyre.monitoring.web import DRIFT_REPORTS_PREFIX, create_app
+from gyre.monitoring import web as drift
 from gyre.services.endpoints import mlflow_url
+from gyre.validation import web as data_docs
 
 
 class GyreLinks(AirflowPlugin):
@@ -24,9 +25,18 @@ class GyreLinks(AirflowPlugin):
         },
         {
             "name": "Drift reports — by night and model version",
-            "href": f"{DRIFT_REPORTS_PREFIX}/",
+            "href": f"{drift.DRIFT_REPORTS_PREFIX}/",
+            "destination": "nav",
+            "category": "browse",
+        },
+        {
+            "name": "Data Docs — validation results by day",
+            "href": f"{data_docs.DATA_DOCS_PREFIX}/",
             "destination": "nav",
             "category": "browse",
         },
     ]
-    fastapi_apps = [{"app": create_app(), "url_prefix": DRIFT_REPORTS_PREFIX, "name": "Gyre drift reports"}]
+    fastapi_apps = [
+        {"app": drift.create_app(), "url_prefix": drift.DRIFT_REPORTS_PREFIX, "name": "Gyre drift reports"},
+        {"app": data_docs.create_app(), "url_prefix": data_docs.DATA_DOCS_PREFIX, "name": "Gyre Data Docs"},
+    ]

@@ -11,12 +11,24 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gyre.services.process import free_port
 
 _TEST_HOME: Path | None = None
+CHROMIUM = "/usr/bin/chromium"
+# Headless, and quiet: without the background-networking flags Chromium calls out to Google's hosts.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def isolated_env(home: Path) -> dict[str, str]:
@@ -107,3 +119,16 @@ def mlflow_tracking_uri(data_services: None) -> str:
     from gyre.training.tracking import tracking_uri
 
     return tracking_uri()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download), for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make install` (as root) installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

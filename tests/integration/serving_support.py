@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from gyre.config import Settings
 from gyre.registry import models
@@ -131,9 +132,9 @@ def asgi_client(service: type) -> Iterator[object]:
 
 
 @contextmanager
-def http_server(service: type, timeout_s: float = 60.0) -> Iterator[str]:
-    """``service.to_asgi()`` served by uvicorn on a free loopback port in this process, for a real browser or
-    client; yields its base URL once it answers. Released like ``asgi_client``."""
+def asgi_server(app: Any, timeout_s: float = 60.0) -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port in this process, for a real browser or client; yields
+    its base URL once it answers."""
     import threading
     import time
 
@@ -142,18 +143,27 @@ def http_server(service: type, timeout_s: float = 60.0) -> Iterator[str]:
     from gyre.services.process import free_port
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(service.to_asgi(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="test-http-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start (see the log above)"
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start (see the log above)"
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def http_server(service: type, timeout_s: float = 60.0) -> Iterator[str]:
+    """``service.to_asgi()`` served by ``asgi_server``; released like ``asgi_client``."""
+    try:
+        with asgi_server(service.to_asgi(), timeout_s) as url:
+            yield url
+    finally:
         _release_bentoml_metrics()
 
 

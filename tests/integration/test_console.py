@@ -34,16 +34,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "bentos" / "fraud_scorer" / "service.py"
 SCREENSHOT = ROOT / "docs" / "console.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DOCUMENTS = ["policies/chargeback-policy.md", "policies/escalation-policy.md", "glossary/fraud-terms.md"]
 ANSWER = "Raise Visa chargebacks within 120 calendar days [1]; a SEV1 pages the on-call lead [2]."
 USAGE = {"input_tokens": 900, "output_tokens": 30, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
@@ -117,18 +107,6 @@ def platform(mlflow_tracking_uri: str, database_url: str, redis_url: str, tmp_pa
 @pytest.fixture(scope="module")
 def api_key() -> str:
     return load_or_create(get_settings().home)[0].serving_api_key
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` (as root) installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

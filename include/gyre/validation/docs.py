@@ -24,17 +24,13 @@ from great_expectations.data_context.types.resource_identifiers import (
 )
 
 from gyre.config import Settings
-from gyre.validation import suite
+from gyre.validation import docs_dir, suite
 from gyre.validation.contract import Feed
 
 log = logging.getLogger(__name__)
 SITE = "gyre"
 _KEPT_EXAMPLES = 20
 _COUNTS = ("element_count", "unexpected_count", "missing_count")
-
-
-def docs_dir(settings: Settings) -> Path:
-    return settings.home / "data_docs"
 
 
 @functools.cache
