@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -110,6 +111,49 @@ def test_up_reaches_all_healthy(stack_env: dict[str, str]) -> None:
     with psycopg.connect(postgres) as conn:
         conn.execute("create table if not exists survives (note text)")
         conn.execute("insert into survives values ('written before restart')")
+
+
+def test_the_ui_draws_the_loops_assets_graph_and_browse_opens_the_data_docs(stack_env: dict[str, str], browser) -> None:
+    """What a new user sees in Airflow's UI, in a real Chromium: an asset's page draws its part of the loop's
+    lineage (the DAGs joined through the assets they produce and wait for), and Browse opens the Data Docs,
+    which the platform serves with their assets; no request leaves the machine."""
+    airflow = f"http://127.0.0.1:{stack_env['GYRE_AIRFLOW_PORT']}"
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(30_000)
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    tab = context.new_page()
+    tab.goto(f"{airflow}/")
+    tab.fill("input[name=username]", "admin")
+    tab.fill("input[name=password]", secret(Path(stack_env["GYRE_HOME"]), "AIRFLOW_ADMIN_PASSWORD"))
+    tab.keyboard.press("Enter")
+    tab.wait_for_function("!location.pathname.startsWith('/auth')")  # logged in: the UI's own pages
+    lineage = {
+        "validated_transactions": {"ingest_transactions", "validated_labels", "build_features", "online_features"},
+        "champion_model": {"monitor_drift", "retrain_request", "train_model", "deploy_model", "canary_rollout"},
+    }
+    for asset, neighbours in lineage.items():
+        tab.goto(f"{airflow}/assets")
+        tab.get_by_role("link", name=asset, exact=True).click()
+        tab.wait_for_selector(".react-flow__node")
+        tab.wait_for_function(f"document.querySelectorAll('.react-flow__node').length >= {len(neighbours) + 1}")
+        nodes = tab.locator(".react-flow__node")
+        assert {asset, *neighbours} <= set(nodes.all_inner_texts()), nodes.all_inner_texts()
+        kinds = Counter(node_id.split(":")[0] for node_id in nodes.evaluate_all("all => all.map(n => n.dataset.id)"))
+        assert kinds["dag"] >= 2 and kinds["asset"] >= 2, kinds
+        assert tab.locator(".react-flow__edge").count() >= len(neighbours), asset
+
+    tab.get_by_role("button", name="Browse").click()
+    with context.expect_page() as opened:
+        tab.get_by_role("menuitem", name="Data Docs — validation results by day").click()
+    docs = opened.value
+    docs.wait_for_load_state()
+    assert docs.url == f"{airflow}/gyre/data-docs/" and "Data Docs" in docs.inner_text("h1")
+    served = docs.request.get(f"{airflow}/gyre/data-docs/_assets/bootstrap-table/dist/bootstrap-table.min.js")
+    assert served.status == 200 and b"bootstrapTable" in served.body()
+    context.close()
+    fetched = {urlsplit(url).hostname for url in requested if not url.startswith(("blob:", "data:"))}
+    assert fetched == {"127.0.0.1"}, sorted(set(requested))
 
 
 def stack_processes(home: Path) -> list[psutil.Process]:
