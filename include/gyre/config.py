@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     stream_name: str = Field("gyre:transactions", description="Redis stream (Kafka: topic) of transactions")
     stream_group: str = Field("intraday-features", description="consumer group whose position is the progress")
     stream_consumer: str = Field("consumer-1", description="this consumer's name; a restart re-reads its pending")
-    stream_batch: int = Field(500, ge=1, le=10_000, description="events read, applied and pushed at a time")
+    stream_batch: int = Field(2000, ge=1, le=10_000, description="events read, scored, applied and pushed at a time")
     stream_claim_idle_ms: int = Field(30_000, ge=100, description="pending this long, another consumer claims it")
     stream_dedup_ttl_s: int = Field(7 * 86400, ge=60, description="how long a transaction id is remembered")
     stream_metrics_port: Port = Field(9109, description="the consumer's /metrics and /healthz on bind_host")
