@@ -235,8 +235,7 @@ def _sync(
         deleted = sorted(set(deleted) | (gone & set(indexed)))
     _publish(version_id, sorted(set(deleted) | set(changed)), skipped)
     if added or changed or deleted:
-        with engine().begin() as connection:
-            connection.execute(query("rag/analyze.sql"))
+        vacuum_analyze()
     log.info(
         "index version %d: %d added, %d changed, %d deleted, %d skipped, %d chunks written",
         version_id,
@@ -334,6 +333,12 @@ def _stage(
     if pending or complete:
         flush()
     return written, late
+
+
+def vacuum_analyze() -> None:
+    """VACUUM and ANALYZE the index's tables (see the SQL file for why); VACUUM runs outside a transaction."""
+    with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(query("rag/vacuum_analyze.sql"))
 
 
 def _document_row(version_id: int, document: loader.Document, chunks: int) -> dict[str, Any]:
