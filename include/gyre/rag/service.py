@@ -20,8 +20,6 @@ from bentoml.exceptions import BentoMLException
 from gyre.config import get_settings
 from gyre.rag import api
 
-# An answer embeds one question: one thread does it in milliseconds and leaves the other cores to scoring.
-EMBEDDING_THREADS = 1
 LOADING = "the answer service is loading its embedding model; retry in a few seconds"
 
 
@@ -30,11 +28,9 @@ class Answers:
     """Answers from the live document index, with the embedding model loaded before the first request."""
 
     def __init__(self) -> None:
-        import torch
-
         from gyre.rag.embedder import get_embedder
 
-        torch.set_num_threads(EMBEDDING_THREADS)
+        # an answer embeds one question, one batch: one thread does it in milliseconds, other cores score
         settings = get_settings()
         get_embedder(settings).embed(["warm-up"])
 
