@@ -172,9 +172,7 @@ class ReadPlan:
     def commands(self, data: Sequence[dict[str, Any]]) -> list[tuple[bytes, tuple[bytes | str, ...]]]:
         """One HMGET per distinct entity of the request, keyed as Feast's Redis store keys its rows."""
         return [
-            (self._key(entity, value), entity.fields)
-            for entity in self.entities
-            for value in dict.fromkeys(row[entity.join_key] for row in data)
+            (self._key(entity, value), entity.fields) for entity in self.entities for value in _distinct(entity, data)
         ]
 
     @functools.lru_cache(maxsize=65_536)  # noqa: B019 - one plan per registry state; keys are small
@@ -193,7 +191,7 @@ class ReadPlan:
         replies_of = iter(replies)
         out = []
         for entity in self.entities:
-            by_value = {value: next(replies_of) for value in dict.fromkeys(row[entity.join_key] for row in data)}
+            by_value = {value: next(replies_of) for value in _distinct(entity, data)}
             start = 0
             for view in entity.views:
                 end = start + len(view.fields)
@@ -246,6 +244,11 @@ class ReadPlan:
                     row[name] = value.item() if hasattr(value, "item") else value
         ages = [round(now - t, 3) if t > 0 else None for t in newest]
         return FeatureRows(rows, unknown, ages, source)
+
+
+def _distinct(entity: _Entity, data: Sequence[dict[str, Any]]) -> list[Any]:
+    """The entity's keys in a request, each once, in first-seen order: the order its HMGETs are sent and answered."""
+    return list(dict.fromkeys(row[entity.join_key] for row in data))
 
 
 def _holding(view: _View, held: Sequence[HeldRow]) -> HeldRow | None:
