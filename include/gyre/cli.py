@@ -245,7 +245,13 @@ def down() -> None:
     show_default=True,
     help="The drift that lands after the champion is serving.",
 )
-def demo(scenario: str) -> None:
+@click.option(
+    "--rollout",
+    type=click.Choice(["swap", "canary"]),
+    default=None,
+    help="How the retrained champion goes live: as the platform's GYRE_ROLLOUT_MODE, which this must match.",
+)
+def demo(scenario: str, rollout: str | None) -> None:
     """On a running platform: backfill, train, serve, inject drift, and watch the loop retrain and swap by itself."""
     from gyre.demo import Demo, DemoError, summary
     from gyre.services.supervisor import running_state
@@ -254,7 +260,7 @@ def demo(scenario: str) -> None:
     if running_state(settings) is None:
         _fail("Gyre is not running; start it with `gyre up --detach` (or `make demo`, which does both)")
     try:
-        result = Demo(settings, scenario, console()).run()
+        result = Demo(settings, scenario, console(), rollout=rollout).run()
     except DemoError as error:
         _fail(str(error))
     console().print(summary(result, settings))

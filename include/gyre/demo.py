@@ -1,10 +1,11 @@
 """`gyre demo`: the whole loop turning by itself on a running platform, step by step, through Airflow.
 
 Every step is what an operator or the scheduler would do: files land, `ingest_transactions` is backfilled
-(its Assets start `build_features`), `train_model` promotes a champion, traffic is replayed through the
-scoring endpoint, then a drift scenario lands and `monitor_drift` checks the night. From there nobody
-touches anything: the drift report asks for a retrain, `train_model` gates and promotes, `deploy_model`
-builds the Bento and the endpoint swaps to the new champion. The demo only watches and reports.
+(its Assets start `build_features`), `train_model` promotes a champion, a night's traffic is published to the
+transaction stream, whose consumer scores and logs it, then a drift scenario lands and `monitor_drift` checks
+the night. From there nobody touches anything: the drift report asks for a retrain, `train_model` gates and
+promotes, `deploy_model` builds the Bento and the endpoint swaps to the new champion. The demo only watches and
+reports.
 
 The timeline is laid out backwards from today (T), with the platform's training window W and label delay
 L, so the retrain that monitoring asks for (as of now) trains on drifted days:
@@ -43,6 +44,9 @@ from gyre.services.airflow_api import AirflowClient
 # champion still ranks fraud as well as a retrained model, so the gate keeps it.
 DAGS = ("ingest_transactions", "build_features", "train_model", "monitor_drift", "deploy_model")
 DAY = dt.timedelta(days=1)
+ROLLOUTS = ("swap", "canary")
+CANARY_ACTIONS = ("hold", "widen", "complete", "roll_back")  # the branches of `canary_rollout`
+MAX_CANARY_CHECKS = 12  # four steps, each held a check or two longer when traffic is short
 # The longest feature window, plus the holdout's share of a training window: the champion's holdout must not
 # see windows still filling, or the first clean night (whose windows are fuller) would look drifted.
 HISTORY_DAYS = 30 + 5
@@ -123,6 +127,7 @@ class DemoResult:
     first_champion: str | None = None
     final_champion: str | None = None
     served_version: str | None = None
+    canary: str | None = None
     reports: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -142,13 +147,17 @@ def wait_for(what: str, check: Callable[[], T | None], timeout_s: float, every_s
 
 
 class Demo:
-    def __init__(self, settings: Settings, scenario: str, console: Console, seed: int = 42) -> None:
+    def __init__(
+        self, settings: Settings, scenario: str, console: Console, seed: int = 42, rollout: str | None = None
+    ) -> None:
         from gyre.services.credentials import load_or_create
         from gyre.services.serving import serving_url
+        from gyre.streaming.stream import gyre_stream
 
         self.settings = settings
         self.scenario = scenario
         self.seed = seed
+        self.rollout = rollout or settings.rollout_mode
         self.console = console
         self.timeline = Timeline(
             dt.datetime.now(dt.UTC).date(), settings.training_window_days, settings.training_label_delay_days
@@ -159,6 +168,7 @@ class Demo:
             headers={"X-API-Key": load_or_create(settings.home)[0].serving_api_key},
             timeout=60,
         )
+        self.stream = gyre_stream(settings)
         self.result = DemoResult()
 
     # --- progress ---------------------------------------------------------------------------------------------
@@ -176,9 +186,17 @@ class Demo:
     # --- the loop ---------------------------------------------------------------------------------------------
     def run(self) -> DemoResult:
         from gyre.registry import models
+        from gyre.rollout.canary import CANARY
 
         line = self.timeline
         name = self.settings.model_name
+        if not self.settings.stream_score:
+            raise DemoError("the demo's nights are scored by the stream consumer: unset GYRE_STREAM_SCORE=false")
+        if self.rollout not in ROLLOUTS or self.rollout != self.settings.rollout_mode:
+            raise DemoError(
+                f"--rollout {self.rollout}: the platform goes live by GYRE_ROLLOUT_MODE={self.settings.rollout_mode}; "
+                f"start it with GYRE_ROLLOUT_MODE={self.rollout} (the demo shows {' or '.join(ROLLOUTS)})"
+            )
         left = midnight(line.today + DAY) - dt.datetime.now(dt.UTC)
         if left < MIDNIGHT_MARGIN:
             raise DemoError(
@@ -191,10 +209,11 @@ class Demo:
             highlight=False,
         )
         with self.step("Airflow DAGs parsed and unpaused") as out:
-            for dag_id in DAGS:
+            dags = DAGS + (("canary_rollout",) if self.rollout == "canary" else ())
+            for dag_id in dags:
                 self.airflow.wait_for_dag(dag_id)
                 self.airflow.unpause(dag_id)
-            out.append(", ".join(DAGS))
+            out.append(", ".join(dags))
         self.import_history(line.first_history, line.first_landed - DAY)
         self.land_and_ingest(line.first_landed, line.clean_night - DAY, "baseline")
         with self.step(f"train_model as of {line.champion_as_of:%Y-%m-%d}") as out:
@@ -225,8 +244,15 @@ class Demo:
                 "a train_model run from the retrain request", lambda: self.asset_run("train_model", started), 300
             )
             out.append(self.training_outcome(run["dag_run_id"]))
+            canary = models.version_of(name, CANARY) if self.rollout == "canary" else None
+            if canary:
+                out.append(f"v{canary} is the canary")
+            else:
+                self.result.final_champion = models.version_of(name, models.CHAMPION)
+                out.append(f"champion v{self.result.first_champion} -> v{self.result.final_champion}")
+        if canary:
+            self.result.canary = self.roll_out_canary(canary)
             self.result.final_champion = models.version_of(name, models.CHAMPION)
-            out.append(f"champion v{self.result.first_champion} -> v{self.result.final_champion}")
         if self.result.final_champion != self.result.first_champion:
             with self.step("deploy_model started by the Asset champion_model") as out:
                 run = wait_for("a deploy_model run", lambda: self.asset_run("deploy_model", started), 300)
@@ -301,19 +327,64 @@ class Demo:
             out.append(f"{count} ingest runs succeeded, features built and materialized for every day")
 
     def replay(self, night: dt.date, scenario: str) -> None:
-        """Score the night's transactions through the endpoint, as its traffic would have arrived."""
-        from gyre.data import source
+        """The night's traffic through the stream, as it arrived (``publish_and_score``)."""
+        with self.step(f"{night} replayed through the stream {self.settings.stream_name} ({scenario})") as out:
+            out.append(self.publish_and_score(night, scenario))
 
-        with self.step(f"{night} replayed through POST /score_batch ({scenario})") as out:
-            bodies = [transaction_body(row) for row in source.transactions(self.seed, night, scenario).itertuples()]
-            size = self.settings.serving_max_batch
-            versions: set[str] = set()
-            for offset in range(0, len(bodies), size):
-                response = self.endpoint.post("/score_batch", json={"transactions": bodies[offset : offset + size]})
-                if response.status_code != 200:
-                    raise DemoError(f"/score_batch answered {response.status_code}: {response.text[:300]}")
-                versions |= {result["model_version"] for result in response.json()}
-            out.append(f"{len(bodies)} transactions scored by version {', '.join(sorted(versions))}")
+    def publish_and_score(self, day: dt.date, scenario: str) -> str:
+        """Publish the day's transactions to the stream in event-time order; the stream consumer scores each on the
+        state before it and logs it as /score does. Waits until every one is in the prediction log."""
+        from gyre.data import source
+        from gyre.streaming.replay import publish
+
+        frame = source.transactions(self.seed, day, scenario).sort_values(["event_timestamp", "transaction_id"])
+        bodies = [transaction_body(row) for row in frame.itertuples()]
+        publish(self.stream, bodies)
+        ids = [body["transaction_id"] for body in bodies]
+        versions = wait_for(
+            f"the stream consumer scoring all {len(ids)} transactions of {day} (its log: "
+            f"{self.settings.logs_dir / 'stream.log'})",
+            lambda: self.scored(ids),
+            timeout_s=300,
+        )
+        answered = ", ".join(f"v{version} {count:,}" for version, count in sorted(versions.items()))
+        return f"{len(ids):,} transactions scored by the stream consumer ({answered})"
+
+    def roll_out_canary(self, version: str) -> str:
+        """The canary's steps on live traffic: each step gets a day of traffic through the stream, then, once its
+        hold is over, a ``canary_rollout`` run checks both arms and widens, completes or rolls back (the DAG's
+        five-minute schedule would do the same, later). Returns how the rollout ended."""
+        from gyre.registry import audit
+        from gyre.rollout.canary import CanaryRules, canary
+
+        name, rules = self.settings.model_name, CanaryRules.from_settings(self.settings)
+        day = self.timeline.today
+        for _ in range(MAX_CANARY_CHECKS):
+            state = canary(name)
+            if state is None or state.version != version:
+                ended = next((m for m in audit.history(name, 5) if m.action in ("canary", "rollback")), None)
+                return ended.reason if ended else f"canary v{version} ended"
+            with self.step(f"canary v{version} on {state.percent:g} % of customers, live traffic of {day}") as out:
+                out.append(self.publish_and_score(day, self.scenario))
+                day += DAY
+                time.sleep(max(0.0, (state.since + rules.hold - dt.datetime.now(dt.UTC)).total_seconds()))
+                run_id = self.airflow.trigger("canary_rollout")
+                if self.airflow.wait_for_run("canary_rollout", run_id, timeout_s=600) != "success":
+                    raise DemoError(f"canary_rollout run {run_id} failed; see its task logs in Airflow")
+                tasks = {t["task_id"]: t["state"] for t in self.airflow.task_instances("canary_rollout", run_id)}
+                action = next((task for task in CANARY_ACTIONS if tasks.get(task) == "success"), "no canary")
+                newest = audit.history(name, 1)
+                out.append(f"canary_rollout: {action}" + (f": {newest[0].reason}"[:300] if action != "hold" else ""))
+        raise DemoError(f"the canary v{version} neither completed nor rolled back in {MAX_CANARY_CHECKS} checks")
+
+    def scored(self, transaction_ids: list[str]) -> dict[str, int] | None:
+        """The versions that answered these transactions, once every one of them is in the prediction log."""
+        from gyre.db import engine, query
+
+        with engine().connect() as connection:
+            rows = connection.execute(query("serving/versions_scored.sql"), {"transaction_ids": transaction_ids})
+            versions = {row.model_version: row.transactions for row in rows}
+        return versions if sum(versions.values()) >= len(transaction_ids) else None
 
     def replay_and_check(self, night: dt.date, scenario: str) -> str:
         """Replay the night, then run that night's drift check; returns its decision."""
@@ -369,7 +440,13 @@ class Demo:
         if state != "success":
             failed = [task for task, task_state in tasks.items() if task_state == "failed"]
             raise DemoError(f"train_model run {run_id} {state} at {failed}; see its task logs in Airflow")
-        verdict = "promoted" if tasks.get("promote") == "success" else "rejected by the gate"
+        verdict = (
+            "promoted"
+            if tasks.get("promote") == "success"
+            else "rolled out"
+            if tasks.get("roll_out") == "success"
+            else "rejected by the gate"
+        )
         return f"run {run_id}: {verdict}"
 
     def wait_served(self, version: str) -> None:
@@ -451,6 +528,8 @@ def summary(result: DemoResult, settings: Settings) -> Table:
     table.add_row(
         "champion", "", f"v{result.first_champion} -> v{result.final_champion} (served: v{result.served_version})"
     )
+    if result.canary:
+        table.add_row("canary", "", result.canary)
     reports = f"{airflow_url(settings)}{DRIFT_REPORTS_PREFIX}"
     for report in result.reports[:4]:
         link = f"{reports}/reports/{report['night']}/{report['model_version']}"

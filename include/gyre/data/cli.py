@@ -122,18 +122,16 @@ def snapshot(start: dt.datetime, end: dt.datetime | None, feed: str, out: Path |
 @click.option("--rate", type=float, default=0.0, show_default=True, help="events per second; 0 = as fast as possible")
 def replay(day: dt.datetime, rate: float) -> None:
     """Publish a day's validated transactions to the stream in event-time order (the consumer's input)."""
-    import redis
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from gyre.config import get_settings
-    from gyre.services.endpoints import redis_url
     from gyre.streaming.replay import count_between, day_bounds, publish_between
-    from gyre.streaming.stream import RedisStream
+    from gyre.streaming.stream import gyre_stream
 
     if rate < 0:
         raise click.BadParameter("must be 0 or more", param_hint="--rate")
     settings = get_settings()
-    stream = RedisStream(redis.Redis.from_url(redis_url(settings)), settings.stream_name, settings.stream_group)
+    stream = gyre_stream(settings)
     stream.ensure_group()
     start, end = day_bounds(day.date())
     total = count_between(start, end)

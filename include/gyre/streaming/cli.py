@@ -30,7 +30,7 @@ def build_consumer(settings: Settings | None = None, name: str | None = None, me
     from gyre.streaming.consumer import Consumer
     from gyre.streaming.sink import FeastSink
     from gyre.streaming.state import StateStore
-    from gyre.streaming.stream import RedisStream
+    from gyre.streaming.stream import gyre_stream
 
     settings = settings or get_settings()
     client = redis.Redis.from_url(redis_url(settings), socket_timeout=30, health_check_interval=30)
@@ -40,7 +40,7 @@ def build_consumer(settings: Settings | None = None, name: str | None = None, me
 
         scorer = Runtime.start(settings)
     return Consumer(
-        RedisStream(client, settings.stream_name, settings.stream_group),
+        gyre_stream(settings, client),
         StateStore(client, settings.stream_name, settings.stream_dedup_ttl_s),
         FeastSink(),
         name or settings.stream_consumer,
@@ -113,14 +113,9 @@ def seed(until: dt.datetime) -> None:
 @click.option("--count", type=int, default=20, show_default=True)
 def dead_letters(count: int) -> None:
     """The oldest events on the dead-letter stream, with their reasons."""
-    import redis
-
     from gyre.config import get_settings
-    from gyre.services.endpoints import redis_url
-    from gyre.streaming.stream import REASON_FIELD, RedisStream
+    from gyre.streaming.stream import REASON_FIELD, gyre_stream
 
-    settings = get_settings()
-    client = redis.Redis.from_url(redis_url(settings))
-    for message in RedisStream(client, settings.stream_name, settings.stream_group).dead_letters(count):
+    for message in gyre_stream(get_settings()).dead_letters(count):
         tx = message.fields.get("transaction_id", "?")
         click.echo(f"{message.id} {tx}: {message.fields.get(REASON_FIELD)}")

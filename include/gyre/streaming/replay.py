@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -32,15 +33,13 @@ def count_between(start: dt.datetime, end: dt.datetime, bind: sa.Engine | None =
         return int(connection.execute(query("streaming/count_between.sql"), params).scalar() or 0)
 
 
-def publish_between(
+def publish(
     stream: Stream,
-    start: dt.datetime,
-    end: dt.datetime,
+    rows: Iterable[Mapping[str, Any]],
     rate: float = 0.0,
-    bind: sa.Engine | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Publish the transactions of ``[start, end)``; ``rate`` events per second (0: as fast as possible).
+    """Publish ``rows`` (transactions, in the order given) at ``rate`` events per second (0: as fast as possible).
 
     Events go out in chunks small enough that the rate holds within a tenth of a second.
     """
@@ -61,10 +60,22 @@ def publish_between(
             progress(len(chunk))
         chunk.clear()
 
-    for row in transactions(start, end, bind):
+    for row in rows:
         chunk.append(to_fields(row))
         if len(chunk) >= chunk_size:
             flush()
     if chunk:
         flush()
     return sent
+
+
+def publish_between(
+    stream: Stream,
+    start: dt.datetime,
+    end: dt.datetime,
+    rate: float = 0.0,
+    bind: sa.Engine | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Publish the ingested transactions of ``[start, end)`` in the backfill's order (``publish``)."""
+    return publish(stream, transactions(start, end, bind), rate, progress)

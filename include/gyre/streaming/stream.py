@@ -31,9 +31,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import redis
+
+if TYPE_CHECKING:
+    from gyre.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -169,3 +172,11 @@ class RedisStream:
                 lag = len(self.client.xrange(self.name, min=after, max="+", count=cap))
                 return lag, int(group["pending"])
         return 0, 0
+
+
+def gyre_stream(settings: Settings, client: redis.Redis | None = None) -> RedisStream:
+    """Gyre's stream and consumer group (``GYRE_STREAM_NAME``, ``GYRE_STREAM_GROUP``), on its Redis by default."""
+    from gyre.services.endpoints import redis_url
+
+    client = client or redis.Redis.from_url(redis_url(settings))
+    return RedisStream(client, settings.stream_name, settings.stream_group)
