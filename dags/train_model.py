@@ -16,6 +16,7 @@ whenever monitoring emits the Asset `retrain_request`. One task per step:
 7. `promote` (moves `champion`, keeps `previous-champion`, updates Asset `champion_model`) or `reject`; with
    `GYRE_ROLLOUT_MODE=canary` or `shadow`, `roll_out` instead of `promote`: the version becomes the `canary` on a
    share of traffic (DAG `canary_rollout` widens or rolls it back), or stays `challenger`, scored in shadow only.
+   A first model (no champion yet) is promoted in every mode: nothing is answered yet to judge it against.
 
 Every alias move lands in the audit table: `gyre model history`; `gyre model rollback` undoes a promotion.
 Re-running a request (same `request_id`, same asset event, or same window) reuses its run and version.
@@ -139,14 +140,14 @@ def train_model() -> None:
 
     @task.branch
     def gate(version: str, ti=None) -> str:  # noqa: ANN001
-        from gyre.config import get_settings
+        from gyre.rollout import swaps
         from gyre.training.flow import gate as judge
 
         decision = judge(version)
         ti.xcom_push(key="decision", value={"summary": decision.summary, "metrics": decision.metrics})
         if not decision.promote:
             return "reject"
-        return "promote" if get_settings().rollout_mode == "swap" else "roll_out"
+        return "promote" if swaps() else "roll_out"
 
     @task(outlets=[CHAMPION_MODEL])
     def promote(version: str, ti=None, outlet_events=None) -> None:  # noqa: ANN001

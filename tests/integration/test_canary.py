@@ -198,3 +198,12 @@ def test_a_canary_that_fails_on_requests_is_answered_by_the_champion_logged_and_
     assert models.version_of(name, canary.CANARY) is None and models.version_of(name, models.CHAMPION) == champion
     runtime.holder.refresh()
     assert runtime.holder.canary is None
+
+
+def test_a_first_model_is_promoted_in_every_mode_and_later_ones_follow_the_rollout_mode(rollout) -> None:
+    from gyre.rollout import swaps
+
+    fresh = rollout.settings.model_copy(update={"model_name": f"fraud_first_{uuid.uuid4().hex[:8]}"})
+    assert swaps(fresh), "no champion yet: there is nothing to judge a canary against"
+    assert not swaps(rollout.settings), "a champion serves: the canary mode applies"
+    assert swaps(rollout.settings.model_copy(update={"rollout_mode": "swap"}))

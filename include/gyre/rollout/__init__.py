@@ -7,6 +7,15 @@ from typing import Any
 from gyre.config import Settings, get_settings
 
 
+def swaps(settings: Settings | None = None) -> bool:
+    """Whether a version that passed the gate becomes the champion at once: with ``GYRE_ROLLOUT_MODE=swap``, and in
+    every mode while there is no champion (no traffic is answered yet for a canary or a shadow to be judged on)."""
+    from gyre.registry.models import CHAMPION, version_of
+
+    settings = settings or get_settings()
+    return settings.rollout_mode == "swap" or version_of(settings.model_name, CHAMPION) is None
+
+
 def go_live(version: str, summary: str, metrics: dict[str, Any], settings: Settings | None = None) -> str:
     """``canary``: the version goes on the first canary step; ``shadow``: it stays ``challenger``, scored in shadow
     on every request and answering none, and the audit says so. ``swap`` is the train DAG's ``promote``."""
