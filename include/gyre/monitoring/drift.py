@@ -7,8 +7,12 @@ the same run yields the numbers the retrain decision needs, so the picture and t
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,26 +72,120 @@ def _clean(column: pd.Series) -> pd.Series:
     return column.replace([np.inf, -np.inf], np.nan).dropna()
 
 
-def _methods(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict:
-    """Each column's drift test as Evidently itself picks it (by size and distinct values), picked once.
+def _method(reference: pd.Series, current: pd.Series, numeric: bool) -> Any:
+    """The drift test Evidently picks for a column (by size and distinct values), of cleaned values.
 
-    Left to choose, Evidently repeats the choice (a distinct count over both samples) in each of the three
-    places the preset measures a column; naming the test it would pick gives the same statistic.
+    Picked once and named in the report, so that no metric picks it again. Evidently counts the distinct
+    values over both samples (twice) to tell a numeric column with at most five values from the rest; once
+    more than five show among the first rows, the full count cannot change the pick.
     """
+    from evidently.legacy.calculations import stattests
     from evidently.legacy.calculations.stattests.registry import get_stattest
     from evidently.legacy.core import ColumnType
 
-    kinds = {**dict.fromkeys(numeric, ColumnType.Numerical), **dict.fromkeys(categorical, ColumnType.Categorical)}
-    return {c: get_stattest(_clean(reference[c]), _clean(current[c]), kind, None) for c, kind in kinds.items()}
+    if numeric and len(reference) > 1000 and pd.concat([reference.iloc[:500], current.iloc[:500]]).nunique() > 5:
+        return stattests.wasserstein_stat_test
+    return get_stattest(reference, current, ColumnType.Numerical if numeric else ColumnType.Categorical, None)
 
 
 def _psi(reference: pd.Series, current: pd.Series, numeric: bool) -> float:
-    """PSI by Evidently's own test (its bins and floor), without a second chart per column in the report."""
+    """PSI of cleaned values by Evidently's own test (its bins and floor), without a second chart per column."""
     from evidently.legacy.calculations.stattests import psi_stat_test
     from evidently.legacy.core import ColumnType
 
     kind = ColumnType.Numerical if numeric else ColumnType.Categorical
-    return float(psi_stat_test(_clean(reference), _clean(current), kind, None).drift_score)
+    return float(psi_stat_test(reference, current, kind, None).drift_score)
+
+
+# One report at a time per process while Evidently's functions are swapped for their run-scoped memos.
+_ONCE_LOCK = threading.Lock()
+
+
+def _drift_once(compute: Callable[..., Any]) -> Callable[..., Any]:
+    """Evidently's one-column drift, computed once per column and test in a report run.
+
+    The drift preset measures each column three times (its ValueDrift, the drifted-columns count, the table
+    under the charts), each time with the same data, test, threshold and bins: the test, both distribution
+    histograms and the binned line. Those calls differ only in the correlations they pass along, which
+    nothing of the drift metrics shows or returns, so the first result stands for the other two.
+    """
+    done: dict[tuple, tuple[Any, Any, Any]] = {}
+
+    def once(**kwargs: Any) -> Any:
+        current, reference = kwargs["current_data"], kwargs["reference_data"]
+        column, kind, options = kwargs["column_name"], kwargs["column_type"], kwargs["options"]
+        utility = kwargs["dataset_columns"].utility_columns
+        key = (
+            id(current),
+            id(reference),
+            column,
+            kind,
+            kwargs["agg_data"],
+            repr(options.get_feature_stattest_func(column, kind.value)),
+            options.get_threshold(column, kind.value),
+            options.get_nbinsx_or_none(column),
+            options.get_nbinsx(column),
+            column == utility.target,
+            column == utility.prediction and kwargs["dataset_columns"].target_names is not None,
+        )
+        found = done.get(key)
+        if found is not None and found[0] is current and found[1] is reference:
+            return found[2]
+        result = compute(**kwargs)
+        done[key] = (current, reference, result)  # holding the frames keeps their ids from being reused
+        return result
+
+    return once
+
+
+def _chart_once(chart: Callable[..., list]) -> Callable[..., list]:
+    """The data summary's distribution chart, drawn once per column in a report run.
+
+    Each numeric column's min, max, mean, std and three quantiles draw the same chart under their own title;
+    the summary shows one of them. The chart depends on the column's values alone, so it is drawn once and
+    each statistic gets its own widget (its own title and id) over the same figure.
+    """
+    from evidently.legacy.model.widget import BaseWidgetInfo
+
+    drawn: dict[tuple, tuple[Any, Any, list]] = {}
+
+    def once(title: str, current: Any, reference: Any) -> list:
+        ref_data = None if reference is None else reference.data
+        key = (id(current.data), id(ref_data), current.type)
+        found = drawn.get(key)
+        if found is None or found[0] is not current.data or found[1] is not ref_data:
+            widgets = chart(title, current, reference)
+            drawn[key] = (current.data, ref_data, widgets)
+            return widgets
+        return [BaseWidgetInfo(type=w.type, title=title, size=w.size, params=dict(w.params)) for w in found[2]]
+
+    return once
+
+
+@contextmanager
+def _each_column_once() -> Iterator[None]:
+    """Within a report run: each column's drift measured once, its summary chart drawn once.
+
+    The drift preset's per-column ValueDrift widgets are shown nowhere (the preset renders the dataset
+    headline and the drift table in their place, and the JSON holds values, not widgets), so they are not
+    drawn. Evidently's own functions are restored when the run ends.
+    """
+    from evidently.legacy.calculations import data_drift
+    from evidently.metrics import column_statistics
+
+    drift_calc = column_statistics.ValueDriftCalculation
+    with _ONCE_LOCK:
+        saved = (data_drift.get_one_column_drift, column_statistics.distribution, drift_calc._render)
+        once = _drift_once(saved[0])
+        data_drift.get_one_column_drift = column_statistics.get_one_column_drift = once
+        column_statistics.distribution = _chart_once(saved[1])
+        drift_calc._render = lambda self, result, options, color_options: []
+        try:
+            yield
+        finally:
+            data_drift.get_one_column_drift = column_statistics.get_one_column_drift = saved[0]
+            column_statistics.distribution = saved[1]
+            drift_calc._render = saved[2]
 
 
 def _value_drifts(metrics: list[dict], names: dict[str, str]) -> dict[str, dict]:
@@ -123,12 +221,15 @@ def run_drift_report(
     label: str | None = None,
     min_labelled_rows: int = 200,
     with_summary: bool = True,
+    each_column_once: bool = True,
 ) -> DriftResult:
     """Run the report, save it as HTML and JSON under ``out_dir/name.*``, and return its numbers.
 
     Classification quality is added when ``label`` is given and at least ``min_labelled_rows`` current
     rows carry a matured label (labels arrive days after the transaction). The data summary is for people
-    reading the report and costs most of its time; ``with_summary=False`` leaves it out where nobody will.
+    reading the report and costs a third of its time; ``with_summary=False`` leaves it out where nobody will.
+    ``each_column_once=False`` runs the report as Evidently does by itself (each column's drift measured three
+    times, its summary chart drawn seven times): the same report, for comparison.
     """
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset
@@ -147,7 +248,10 @@ def run_drift_report(
 
     if with_quality:
         current = labelled  # drift, too, is measured on the rows whose quality is
-    tests = _methods(reference, current, numeric, categorical)
+    tests, psi = {}, {}
+    for c in columns:  # PSI is measured outside the report, where it draws no second chart per column
+        ref_values, cur_values = _clean(reference[c]), _clean(current[c])
+        tests[c], psi[c] = _method(ref_values, cur_values, c in numeric), _psi(ref_values, cur_values, c in numeric)
     metrics: list = [DataDriftPreset(columns=columns, per_column_method={c: t.name for c, t in tests.items()})]
     if with_summary:
         metrics.append(DataSummaryPreset(columns=columns))
@@ -160,11 +264,15 @@ def run_drift_report(
             classification=[BinaryClassification(target=label, prediction_probas=prediction)],
         )
     keep = [*columns, label] if with_quality else columns
-    snapshot = Report(metrics).run(
+    datasets = (
         Dataset.from_pandas(current[keep].reset_index(drop=True), data_definition=definition),
         Dataset.from_pandas(reference[keep].reset_index(drop=True), data_definition=definition),
-        name=name,
     )
+    if each_column_once:
+        with _each_column_once():
+            snapshot = Report(metrics).run(*datasets, name=name)
+    else:
+        snapshot = Report(metrics).run(*datasets, name=name)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, json_path = out_dir / f"{name}.html", out_dir / f"{name}.json"
@@ -173,7 +281,6 @@ def run_drift_report(
 
     results = snapshot.dict()["metrics"]
     default = _value_drifts(results, {c: test.display_name for c, test in tests.items()})
-    psi = {c: _psi(reference[c], current[c], c in numeric) for c in columns}
     drifts = {c: ColumnDrift(column=c, psi=psi.get(c), **default[c]) for c in columns if c in default}
     quality = None
     if with_quality:
