@@ -1,15 +1,16 @@
 """Rows per second and peak memory to validate and load 1 million transactions, against a bare COPY.
 
 One day's export of ``--rows`` transactions (the generator's days folded onto one date, ids kept unique) is
-loaded three times into a private embedded Postgres, each run in a fresh process so peak RSS is its own:
+loaded into a private embedded Postgres by each of these, each run in a fresh process so peak RSS is its own and
+from empty ingest tables:
 
-* Gyre's ingest: chunked read, the Great Expectations row contract, quarantine, batch rules, the interval
-  replaced in one transaction, audit and content digest (what the DAG task does);
-* the same ingest validating as it did before, the row suite run on the chunk's whole frame at once rather
-  than column by column;
+* Gyre's ingest: chunked columnar read, the Great Expectations row contract, quarantine, batch rules, the
+  interval replaced in one transaction, audit and content digest (what the DAG task does);
+* with ``--before REF``, the same function from the code at git revision ``REF`` (its ``include`` and ``sql``
+  unpacked to a temporary folder and put first on the child's ``PYTHONPATH``), on the same file and server;
 * the obvious alternative: ``COPY transactions FROM STDIN`` of the same file, no validation, no accounting.
 
-    .venv/bin/python bench/ingest.py [--rows 1000000]
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--before fa149ef]
 """
 
 from __future__ import annotations
@@ -55,12 +56,13 @@ def gyre_ingest(landing: str) -> dict:
     return {"seconds": seconds, "rows": report.rows_loaded, "quarantined": report.rows_quarantined}
 
 
-def gyre_ingest_whole_frame(landing: str) -> dict:
-    """The previous validation: every row rule evaluated on the chunk's full, two-dozen-column frame."""
-    from gyre.validation import suite
-
-    suite.run_by_column = suite.run
-    return gyre_ingest(landing)
+def unpack(ref: str, into: Path) -> Path:
+    """The package and SQL of git revision ``ref``, as a folder to put first on ``PYTHONPATH``."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "archive", ref, "include", "sql"], cwd=root, capture_output=True, check=True)
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "include"
 
 
 def bare_copy(landing: str) -> dict:
@@ -83,14 +85,24 @@ def bare_copy(landing: str) -> dict:
     return {"seconds": time.perf_counter() - started, "rows": rows, "quarantined": 0}
 
 
-def measure(kind: str, landing: Path) -> dict:
-    """Run one load in a fresh interpreter and add its peak resident memory."""
+def measure(kind: str, landing: Path, package: Path | None = None) -> dict:
+    """Run one load in a fresh interpreter (``package`` first on its path) and add its peak resident memory.
+    Each load starts from empty ingest tables, as a new day's does."""
+    import psycopg
+
+    from gyre.services.endpoints import libpq_url
+
+    with psycopg.connect(libpq_url()) as conn:
+        conn.execute(
+            "drop table if exists transactions, labels, quarantine, ingest_audit, ingest_rejection, ingest_snapshot"
+        )
     code = (
         f"import json, resource, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import ingest; "
         f"result = ingest.{kind}({str(landing)!r}); "
         "result['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(result))"
     )
-    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONPATH": str(package)} if package else None
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
     if child.returncode:
         raise SystemExit(f"{kind} failed:\n{child.stderr[-3000:]}")
     return json.loads(child.stdout.strip().splitlines()[-1])
@@ -99,6 +111,7 @@ def measure(kind: str, landing: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--before", help="git revision whose ingest to measure beside this one")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="gyre-bench-ingest-"))
     os.environ["GYRE_HOME"] = str(home)
@@ -115,21 +128,21 @@ def main() -> None:
         path = build_file(landing, args.rows)
         print(f"ingest of {args.rows:,} transactions ({path.stat().st_size / 1e6:.0f} MB CSV), one day, one file")
         gyre = measure("gyre_ingest", landing)
-        before = measure("gyre_ingest_whole_frame", landing)
+        runs = [("Gyre ingest (validate, quarantine, load, audit)", gyre)]
+        if args.before:
+            before = measure("gyre_ingest", landing, unpack(args.before, home / "before"))
+            runs.append((f"the same ingest at {args.before} (before)", before))
         bare = measure("bare_copy", landing)
+        runs.append(("bare COPY (nothing checked)", bare))
     finally:
         supervisor.down()
-    runs = (
-        ("Gyre ingest (validate, quarantine, load, audit)", gyre),
-        ("the same, row rules on the whole frame (before)", before),
-        ("bare COPY (nothing checked)", bare),
-    )
     for name, run in runs:
         print(
             f"  {name}: {run['seconds']:.1f} s, {run['rows'] / run['seconds']:,.0f} rows/s, "
             f"peak {run['peak_mb']:,.0f} MB, {run['rows']:,} loaded, {run['quarantined']:,} quarantined"
         )
-    print(f"  ratio: {before['seconds'] / gyre['seconds']:.2f}x faster than before")
+    if args.before:
+        print(f"  ratio: {before['seconds'] / gyre['seconds']:.2f}x faster than before")
     print(f"  ratio: validation and accounting cost {gyre['seconds'] / bare['seconds']:.1f}x a bare COPY")
 
 

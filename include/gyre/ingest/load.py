@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import logging
 import statistics
 from dataclasses import dataclass, field
@@ -20,7 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from great_expectations.core import ExpectationSuiteValidationResult
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from gyre.config import Settings, get_settings
@@ -107,14 +110,12 @@ def ensure_schema(conninfo: str) -> None:
         conn.execute(queries.schema())
 
 
-def _copy_valid(cur: psycopg.Cursor, feed: Feed, valid: pd.DataFrame, source: str) -> None:
-    if valid.empty:
-        return
-    frame = valid.drop(columns=LINE).assign(source_file=source, line_number=valid[LINE])
-    buffer = io.StringIO()
-    frame.to_csv(buffer, header=False, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
-    with cur.copy(queries.statement("copy_stage", feed)) as copy:
-        copy.write(buffer.getvalue())
+def _valid_csv(valid: pa.Table, source: str) -> memoryview:
+    """The valid rows as the stage's COPY CSV, written by Arrow from the typed columns."""
+    rows = valid.drop_columns([LINE]).append_column("source_file", pa.repeat(source, valid.num_rows))
+    buffer = pa.BufferOutputStream()
+    pacsv.write_csv(rows.append_column(LINE, valid[LINE]), buffer, pacsv.WriteOptions(include_header=False))
+    return memoryview(buffer.getvalue())
 
 
 def _copy_rejected(cur: psycopg.Cursor, feed: Feed, day: dt.date, source: str, rejected: list[Rejected]) -> None:
@@ -133,25 +134,41 @@ def _source_name(path: Path, landing: Path) -> str:
 def _stage_file(
     cur: psycopg.Cursor, feed: Feed, day: dt.date, path: Path, landing: Path, chunk_rows: int
 ) -> tuple[FileReport, list[ExpectationSuiteValidationResult]]:
-    """Read, validate and stage one file chunk by chunk; returns its counts and the GE results."""
+    """Read, validate and stage one file chunk by chunk; returns its counts and the GE results.
+
+    The valid rows go into one COPY that stays open across chunks, written from a queue by psycopg's worker
+    thread, so Postgres takes in a chunk while the next one is read and validated; the rejected records are
+    kept until the file ends or a chunk's worth has gathered, then copied into the quarantine stage.
+    """
     source = _source_name(path, landing)
     layout: Layout
     layout, chunks = read_chunks(path, feed, chunk_rows)
     report = FileReport(source, layout.encoding, missing_columns=layout.missing, extra_columns=layout.extra)
     results = []
-    for number, chunk in enumerate(chunks, start=1):
-        rejected = list(chunk.rejected)
-        if len(chunk.rows):
-            outcome = suite.validate_rows(feed, chunk.rows, day)
-            results.append(outcome.result)
-            bad = chunk.rows[chunk.rows[LINE].isin(outcome.reasons)]
-            for raw in bad.to_dict("records"):
-                line = int(raw.pop(LINE))
-                rejected.append(Rejected(line, {k: printable(v) for k, v in raw.items()}, outcome.reasons[line]))
-            _copy_valid(cur, feed, outcome.valid, source)
+    numbered, more = enumerate(chunks, start=1), True
+    while more:
+        rejected: list[Rejected] = []
+        statement = queries.statement("copy_stage", feed)
+        with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+            for number, chunk in numbered:
+                rejected += chunk.rejected
+                if chunk.rows.num_rows:
+                    outcome = suite.validate_rows(feed, chunk.rows, day)
+                    results.append(outcome.result)
+                    bad = chunk.rows.filter(pc.is_in(chunk.rows[LINE], pa.array(list(outcome.reasons), pa.int64())))
+                    for raw in bad.to_pylist():
+                        line = int(raw.pop(LINE))
+                        reasons = outcome.reasons[line]
+                        rejected.append(Rejected(line, {k: printable(v) for k, v in raw.items()}, reasons))
+                    if outcome.valid.num_rows:
+                        copy.write(_valid_csv(outcome.valid, source))
+                report.rows_in += chunk.rows_in
+                log.info("%s chunk %d: %d rows in, %d rejected held", source, number, report.rows_in, len(rejected))
+                if len(rejected) >= chunk_rows:
+                    break
+            else:
+                more = False
         _copy_rejected(cur, feed, day, source, rejected)
-        report.rows_in += chunk.rows_in
-        log.info("%s chunk %d: %d rows, %d rejected so far", source, number, report.rows_in, len(rejected))
     return report, results
 
 
