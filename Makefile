@@ -10,7 +10,9 @@ install: $(STAMP)
 
 # The lock (requirements.txt) installs first, then Gyre itself without re-resolving anything. uv installs
 # the ~360 pinned packages in seconds where pip takes minutes; torch's CPU wheel is found in /opt/wheels
-# where a machine keeps it (elsewhere set UV_EXTRA_INDEX_URL to PyTorch's CPU index).
+# where a machine keeps it (elsewhere set UV_EXTRA_INDEX_URL to PyTorch's CPU index). The packages are compiled
+# to bytecode once, here: where PYTHONDONTWRITEBYTECODE is set, every process (each Airflow task, each test's
+# subprocess) would otherwise compile Airflow, MLflow and Feast again on import (17 s against 9 s for those imports).
 UV_VERSION := 0.13.9
 WHEELS     := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 $(STAMP): requirements.txt pyproject.toml web/package-lock.json
@@ -29,7 +31,7 @@ $(STAMP): requirements.txt pyproject.toml web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --ignore-scripts --silent
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python $(WHEELS) -r requirements.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(WHEELS) -r requirements.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
@@ -41,10 +43,15 @@ up: install          ## start the platform in the foreground (Ctrl-C stops it)
 # arriving ~8 days after the fact, a 5-day window with a 2-day delay holds too few reported frauds, and its
 # first model stayed under the gate's PR-AUC floor.
 # The platform and the demo must share these settings (the retrain the platform runs uses the same window).
-DEMO_ENV := GYRE_TRAINING_WINDOW_DAYS=14 GYRE_TRAINING_LABEL_DELAY_DAYS=7 GYRE_SERVING_POLL_INTERVAL_S=2
+# `make demo ROLLOUT=canary`: the retrained version goes live as a canary whose steps hold a minute each and need
+# 100 answers per arm (a day of traffic gives the 5 % step some 170), instead of half an hour and 200.
+ROLLOUT ?= swap
+CANARY_DEMO_ENV := GYRE_CANARY_HOLD_MINUTES=1 GYRE_CANARY_MIN_REQUESTS=100
+DEMO_ENV := GYRE_TRAINING_WINDOW_DAYS=14 GYRE_TRAINING_LABEL_DELAY_DAYS=7 GYRE_SERVING_POLL_INTERVAL_S=2 \
+	GYRE_ROLLOUT_MODE=$(ROLLOUT) $(if $(filter canary,$(ROLLOUT)),$(CANARY_DEMO_ENV))
 demo: install        ## start the platform in the background sized for the demo, then watch the loop turn
 	$(DEMO_ENV) $(BIN)/gyre up --detach
-	$(DEMO_ENV) $(BIN)/gyre demo
+	$(DEMO_ENV) $(BIN)/gyre demo --rollout $(ROLLOUT)
 
 down:                ## stop a platform started with `gyre up --detach`
 	$(BIN)/gyre down

@@ -335,8 +335,10 @@ class Demo:
         """Publish the day's transactions to the stream in event-time order; the stream consumer scores each on the
         state before it and logs it as /score does. Waits until every one is in the prediction log."""
         from gyre.data import source
+        from gyre.db import apply_schema
         from gyre.streaming.replay import publish
 
+        apply_schema(("serving/schema.sql",))  # the consumer makes the table on its first write, maybe not yet
         frame = source.transactions(self.seed, day, scenario).sort_values(["event_timestamp", "transaction_id"])
         bodies = [transaction_body(row) for row in frame.itertuples()]
         publish(self.stream, bodies)
@@ -365,6 +367,9 @@ class Demo:
                 ended = next((m for m in audit.history(name, 5) if m.action in ("canary", "rollback")), None)
                 return ended.reason if ended else f"canary v{version} ended"
             with self.step(f"canary v{version} on {state.percent:g} % of customers, live traffic of {day}") as out:
+                # The consumer follows the registry by polling it: a day replayed in seconds must start once it
+                # has read the step's share, or most of it would be routed by the step before.
+                time.sleep(2 * self.settings.serving_poll_interval_s + 1)
                 out.append(self.publish_and_score(day, self.scenario))
                 day += DAY
                 time.sleep(max(0.0, (state.since + rules.hold - dt.datetime.now(dt.UTC)).total_seconds()))
