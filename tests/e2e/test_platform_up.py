@@ -336,6 +336,8 @@ def test_second_start_in_the_foreground_keeps_data_and_stops_on_ctrl_c(stack_env
 
 def test_a_port_in_use_is_named_with_its_setting(stack_env: dict[str, str]) -> None:
     with socket.socket() as squatter:
+        # As any server does: the stack just stopped leaves the port's closed connections in TIME_WAIT for a minute.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", int(stack_env["GYRE_AIRFLOW_PORT"])))
         squatter.listen()
         result = gyre(stack_env, "up", "--detach", timeout=120)
