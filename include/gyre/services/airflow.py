@@ -183,7 +183,9 @@ class EmbeddedAirflow:
             app.close()
 
     def health(self) -> dict[str, str]:
-        response = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=3)
+        # Its one API worker answers the first requests after a start slowly on two cores (plugins load, the UI's
+        # first pages): a 3 s probe could call a healthy Airflow unhealthy in `gyre status`.
+        response = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=10)
         response.raise_for_status()
         body = response.json()
         return {key: (body.get(key) or {}).get("status", "unknown") for key in HEALTH_KEYS}
