@@ -62,12 +62,31 @@ def run_evidently(rows: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         result = run_drift_report(reference, current, columns(), "score", Path(out), "bench")
         size = result.html_path.stat().st_size
+    return _figures(started, cpu, imported, len(result.drifted_features), size)
+
+
+def _run_saved(metrics: list, frames: tuple, names: list[str], numeric: list[str]) -> tuple[object, int]:
+    """Evidently's report on ``(reference, current)``, saved as HTML and JSON as the nightly report is; the
+    snapshot and the HTML's size."""
+    from evidently import DataDefinition, Dataset, Report
+
+    reference, current = frames
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=[c for c in names if c not in numeric])
+    datasets = [Dataset.from_pandas(f[names], data_definition=definition) for f in (current, reference)]
+    snapshot = Report(metrics).run(*datasets)
+    with tempfile.TemporaryDirectory() as out:
+        snapshot.save_html(f"{out}/bench.html")
+        snapshot.save_json(f"{out}/bench.json")
+        return snapshot, Path(f"{out}/bench.html").stat().st_size
+
+
+def _figures(started: float, cpu: float, imported: float, drifted: int, html_bytes: int) -> dict:
     return {
         "seconds": time.perf_counter() - started,
         "cpu": time.process_time() - cpu,
         "import": imported,
-        "drifted": len(result.drifted_features),
-        "html_bytes": size,
+        "drifted": drifted,
+        "html_bytes": html_bytes,
     }
 
 
@@ -78,7 +97,6 @@ def run_evidently_before(rows: int) -> dict:
     reference, current = frame(rows, 1), frame(rows, 2, shift=0.1)
     started, cpu = time.perf_counter(), time.process_time()
     imported = _import_evidently()
-    from evidently import DataDefinition, Dataset, Report
     from evidently.legacy.calculations.stattests.registry import get_stattest
     from evidently.legacy.core import ColumnType
     from evidently.presets import DataDriftPreset, DataSummaryPreset
@@ -87,17 +105,11 @@ def run_evidently_before(rows: int) -> dict:
     numeric = [c for c in names if c.startswith("num_") or c == "score"]
     kinds = {c: ColumnType.Numerical if c in numeric else ColumnType.Categorical for c in names}
     tests = {c: get_stattest(_clean(reference[c]), _clean(current[c]), kind, None) for c, kind in kinds.items()}
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=[c for c in names if c not in numeric])
     metrics = [
         DataDriftPreset(columns=names, per_column_method={c: t.name for c, t in tests.items()}),
         DataSummaryPreset(columns=names),
     ]
-    datasets = [Dataset.from_pandas(f[names], data_definition=definition) for f in (current, reference)]
-    snapshot = Report(metrics).run(*datasets)
-    with tempfile.TemporaryDirectory() as out:
-        snapshot.save_html(f"{out}/bench.html")
-        snapshot.save_json(f"{out}/bench.json")
-        size = Path(f"{out}/bench.html").stat().st_size
+    snapshot, size = _run_saved(metrics, (reference, current), names, numeric)
     for c in names:
         _psi(_clean(reference[c]), _clean(current[c]), c in numeric)
     drifted = sum(
@@ -105,13 +117,7 @@ def run_evidently_before(rows: int) -> dict:
         for m in snapshot.dict()["metrics"]
         if str((c := m["config"])["type"]).endswith(":ValueDrift") and c["column"] != "score"
     )
-    return {
-        "seconds": time.perf_counter() - started,
-        "cpu": time.process_time() - cpu,
-        "import": imported,
-        "drifted": drifted,
-        "html_bytes": size,
-    }
+    return _figures(started, cpu, imported, drifted, size)
 
 
 def run_evidently_defaults(rows: int) -> dict:
@@ -121,32 +127,19 @@ def run_evidently_defaults(rows: int) -> dict:
     reference, current = frame(rows, 1), frame(rows, 2, shift=0.1)
     started, cpu = time.perf_counter(), time.process_time()
     imported = _import_evidently()
-    from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset, DataSummaryPreset
 
     names = [*columns(), "score"]
     numeric = [c for c in names if c.startswith("num_") or c == "score"]
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=[c for c in names if c not in numeric])
     metrics = [DataDriftPreset(columns=names), *(ValueDrift(column=c, method="psi") for c in names)]
-    datasets = [Dataset.from_pandas(f[names], data_definition=definition) for f in (current, reference)]
-    snapshot = Report([*metrics, DataSummaryPreset(columns=names)]).run(*datasets)
-    with tempfile.TemporaryDirectory() as out:
-        snapshot.save_html(f"{out}/bench.html")
-        snapshot.save_json(f"{out}/bench.json")
-        size = Path(f"{out}/bench.html").stat().st_size
+    snapshot, size = _run_saved([*metrics, DataSummaryPreset(columns=names)], (reference, current), names, numeric)
     drifted = sum(
         ColumnDrift(c["column"], str(c["method"]), float(m["value"]), c["threshold"]).drifted
         for m in snapshot.dict()["metrics"]
         if str((c := m["config"])["type"]).endswith(":ValueDrift") and c["method"] != "psi" and c["column"] != "score"
     )
-    return {
-        "seconds": time.perf_counter() - started,
-        "cpu": time.process_time() - cpu,
-        "import": imported,
-        "drifted": drifted,
-        "html_bytes": size,
-    }
+    return _figures(started, cpu, imported, drifted, size)
 
 
 def run_numpy(rows: int) -> dict:
