@@ -10,8 +10,40 @@ create temp table {stage} (like {table} including defaults) on commit drop;
 -- name: create_quarantine_stage
 create temp table stage_quarantine (like quarantine including defaults) on commit drop;
 
+-- name: copy_table
+-- A chunk's valid rows, straight into the table (the interval's rows were deleted first, in this transaction).
+copy {table} ({columns}) from stdin with (format csv);
+
 -- name: copy_stage
+-- Valid rows whose key the table already holds, for the duplicate and known-elsewhere rules.
 copy {stage} ({columns}) from stdin with (format csv);
+
+-- name: savepoint_chunk
+savepoint chunk;
+
+-- name: rollback_chunk
+rollback to savepoint chunk;
+
+-- name: release_chunk
+release savepoint chunk;
+
+-- name: keys_held
+select {key} from {table} where {key} = any(%(keys)s);
+
+-- name: unload_held
+-- This load's rows whose key is held in the stage, or among rows GE flagged as duplicates, go back to the
+-- stage, so that the rules below see every copy of the key together.
+with moved as (
+    delete from {table} t
+    where t.{time} >= %(start)s and t.{time} < %(end)s
+      and t.{key} in (select {key} from {stage}
+                      union
+                      select raw ->> %(key)s from stage_quarantine where %(reason)s = any(reasons))
+    returning t.*
+), unloaded as (
+    insert into {stage} select * from moved returning source_file
+)
+select source_file, count(*) from unloaded group by source_file;
 
 -- name: copy_quarantine
 copy stage_quarantine (feed, batch_date, source_file, line_number, raw, reasons) from stdin;
@@ -43,9 +75,6 @@ select %(feed)s, %(batch_date)s, source_file, line_number,
        to_jsonb(moved) - 'source_file' - 'line_number', array[%(reason)s]
 from moved;
 
--- name: staged_per_file
-select source_file, count(*) from {stage} group by source_file;
-
 -- name: quarantined_per_file
 select source_file, count(*) from stage_quarantine group by source_file;
 
@@ -53,13 +82,16 @@ select source_file, count(*) from stage_quarantine group by source_file;
 select reason, count(*) from stage_quarantine, unnest(reasons) as reason group by reason;
 
 -- name: median_amount
-select percentile_cont(0.5) within group (order by amount)::float8 from {stage};
+select percentile_cont(0.5) within group (order by amount)::float8
+from {table} where {time} >= %(start)s and {time} < %(end)s;
 
 -- name: delete_interval
 delete from {table} where {time} >= %(start)s and {time} < %(end)s;
 
 -- name: insert_interval
-insert into {table} select * from {stage};
+-- What the rules above left in the stage (nothing, unless a clashing row went away meanwhile).
+with inserted as (insert into {table} select * from {stage} returning source_file)
+select source_file, count(*) from inserted group by source_file;
 
 -- name: delete_quarantine
 delete from quarantine where feed = %(feed)s and batch_date = %(batch_date)s;

@@ -1,11 +1,14 @@
 """Load one feed's interval from the landing zone into Postgres: validate, quarantine, replace, audit, digest.
 
-Everything for an interval happens in one transaction: valid rows are staged chunk by chunk (memory stays
-bounded by the chunk size), duplicates across chunks, files and days are moved to quarantine, the batch
-rules decide, and only then are the interval's rows, quarantine and audit replaced. A re-run or a
-backfill therefore leaves exactly the same rows; a batch that breaks a batch rule, or holds a file that cannot
-be read at all, changes no loaded row and leaves one ``ingest_rejection`` row saying why (a later load of the
-day that succeeds clears it).
+Everything for an interval happens in one transaction: the interval's rows are deleted first, then each chunk's
+valid rows are COPYed into the table while the next chunk is read and validated (memory stays bounded by the
+chunk size, and Postgres maintains the table's indexes on one core while Python validates on the other). A
+row whose key the table already holds (a second copy from an earlier chunk or file, or a key loaded for another
+day) is held in a stage instead; at the end the copies of such keys, and of keys GE flagged as duplicates, are
+moved to quarantine with the same reasons as ever, the batch rules decide, and the interval's quarantine and
+audit are replaced. A re-run or a backfill therefore leaves exactly the same rows; a batch that breaks a batch
+rule, or holds a file that cannot be read at all, changes no loaded row (the transaction rolls back) and leaves
+one ``ingest_rejection`` row saying why (a later load of the day that succeeds clears it).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import queue
 import statistics
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from great_expectations.core import ExpectationSuiteValidationResult
-from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from gyre.config import Settings, get_settings
@@ -111,7 +116,7 @@ def ensure_schema(conninfo: str) -> None:
 
 
 def _valid_csv(valid: pa.Table, source: str) -> memoryview:
-    """The valid rows as the stage's COPY CSV, written by Arrow from the typed columns."""
+    """The valid rows as COPY CSV for the table (or the stage), written by Arrow from the typed columns."""
     rows = valid.drop_columns([LINE]).append_column("source_file", pa.repeat(source, valid.num_rows))
     buffer = pa.BufferOutputStream()
     pacsv.write_csv(rows.append_column(LINE, valid[LINE]), buffer, pacsv.WriteOptions(include_header=False))
@@ -131,45 +136,126 @@ def _source_name(path: Path, landing: Path) -> str:
     return path.relative_to(landing).as_posix() if path.is_relative_to(landing) else str(path)
 
 
-def _stage_file(
-    cur: psycopg.Cursor, feed: Feed, day: dt.date, path: Path, landing: Path, chunk_rows: int
-) -> tuple[FileReport, list[ExpectationSuiteValidationResult]]:
-    """Read, validate and stage one file chunk by chunk; returns its counts and the GE results.
+class _Writer:
+    """The interval's connection, driven by a thread of its own while the main thread reads and validates.
 
-    The valid rows go into one COPY that stays open across chunks, written from a queue by psycopg's worker
-    thread, so Postgres takes in a chunk while the next one is read and validated; the rejected records are
-    kept until the file ends or a chunk's worth has gathered, then copied into the quarantine stage.
+    Jobs (COPYs of a chunk's rows) run in the order given, at most one waiting, so Postgres takes in a chunk
+    while Python validates the next. The first job that fails stops the rest; its error is raised in the main
+    thread at the next ``submit`` or when the block ends. Leaving the block waits for the jobs to finish (or,
+    when the main thread raised, for the running one only), so the connection is the caller's again.
     """
+
+    def __init__(self, cur: psycopg.Cursor) -> None:
+        self._cur = cur
+        self._jobs: queue.Queue[Callable[[psycopg.Cursor], None] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._work, name="ingest-writer", daemon=True)
+
+    def __enter__(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._error is None and not self._cancelled:
+                try:
+                    job(self._cur)
+                except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                    self._error = error
+
+    def submit(self, job: Callable[[psycopg.Cursor], None]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._jobs.put(job)
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self._cancelled = kind is not None
+        self._jobs.put(None)
+        self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
+
+
+@dataclass
+class _Held:
+    """What the table could not take at once: rows held in the stage, and whether GE flagged duplicate keys."""
+
+    rows: int = 0
+    flagged_duplicates: bool = False
+
+
+def _copy_rows(cur: psycopg.Cursor, feed: Feed, rows: pa.Table, source: str, report: FileReport, held: _Held) -> None:
+    """COPY a chunk's valid rows into the table. Should a key be there already (an earlier chunk's or file's
+    copy, or a row of another day), the chunk is undone to its savepoint, and its rows with such keys go to
+    the stage while the rest go into the table."""
+    cur.execute(queries.statement("savepoint_chunk", feed))
+    try:
+        with cur.copy(queries.statement("copy_table", feed)) as copy:
+            copy.write(_valid_csv(rows, source))
+        report.rows_loaded += cur.rowcount
+    except psycopg.errors.UniqueViolation:
+        cur.execute(queries.statement("rollback_chunk", feed))
+        cur.execute(queries.statement("keys_held", feed), {"keys": rows[feed.key].to_pylist()})
+        clash = pc.is_in(rows[feed.key], pa.array([key for (key,) in cur.fetchall()], pa.string()))
+        with cur.copy(queries.statement("copy_stage", feed)) as copy:
+            copy.write(_valid_csv(rows.filter(clash), source))
+        held.rows += cur.rowcount
+        with cur.copy(queries.statement("copy_table", feed)) as copy:
+            copy.write(_valid_csv(rows.filter(pc.invert(clash)), source))
+        report.rows_loaded += cur.rowcount
+    cur.execute(queries.statement("release_chunk", feed))
+
+
+def _load_file(
+    writer: _Writer, feed: Feed, day: dt.date, path: Path, landing: Path, chunk_rows: int, held: _Held
+) -> tuple[FileReport, list[ExpectationSuiteValidationResult]]:
+    """Read and validate one file chunk by chunk, handing each chunk's valid rows and its rejected records to
+    the writer; returns its counts (rows loaded once the writer is done) and the GE results."""
     source = _source_name(path, landing)
     layout: Layout
     layout, chunks = read_chunks(path, feed, chunk_rows)
     report = FileReport(source, layout.encoding, missing_columns=layout.missing, extra_columns=layout.extra)
     results = []
-    numbered, more = enumerate(chunks, start=1), True
-    while more:
-        rejected: list[Rejected] = []
-        statement = queries.statement("copy_stage", feed)
-        with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
-            for number, chunk in numbered:
-                rejected += chunk.rejected
-                if chunk.rows.num_rows:
-                    outcome = suite.validate_rows(feed, chunk.rows, day)
-                    results.append(outcome.result)
-                    bad = chunk.rows.filter(pc.is_in(chunk.rows[LINE], pa.array(list(outcome.reasons), pa.int64())))
-                    for raw in bad.to_pylist():
-                        line = int(raw.pop(LINE))
-                        reasons = outcome.reasons[line]
-                        rejected.append(Rejected(line, {k: printable(v) for k, v in raw.items()}, reasons))
-                    if outcome.valid.num_rows:
-                        copy.write(_valid_csv(outcome.valid, source))
-                report.rows_in += chunk.rows_in
-                log.info("%s chunk %d: %d rows in, %d rejected held", source, number, report.rows_in, len(rejected))
-                if len(rejected) >= chunk_rows:
-                    break
-            else:
-                more = False
-        _copy_rejected(cur, feed, day, source, rejected)
+    duplicate = f"duplicate {feed.key}"
+    for number, chunk in enumerate(chunks, start=1):
+        rejected = list(chunk.rejected)
+        if chunk.rows.num_rows:
+            outcome = suite.validate_rows(feed, chunk.rows, day)
+            results.append(outcome.result)
+            bad = chunk.rows.filter(pc.is_in(chunk.rows[LINE], pa.array(list(outcome.reasons), pa.int64())))
+            for raw in bad.to_pylist():
+                line = int(raw.pop(LINE))
+                reasons = outcome.reasons[line]
+                held.flagged_duplicates |= duplicate in reasons
+                rejected.append(Rejected(line, {k: printable(v) for k, v in raw.items()}, reasons))
+            if outcome.valid.num_rows:
+                valid = outcome.valid
+                writer.submit(lambda cur, valid=valid: _copy_rows(cur, feed, valid, source, report, held))
+        if rejected:
+            writer.submit(lambda cur, rejected=rejected: _copy_rejected(cur, feed, day, source, rejected))
+        report.rows_in += chunk.rows_in
+        log.info("%s chunk %d: %d rows in, %d rejected", source, number, report.rows_in, len(rejected))
     return report, results
+
+
+def _settle_held(cur: psycopg.Cursor, feed: Feed, params: dict[str, object], reports: list[FileReport]) -> None:
+    """Apply the duplicate and known-elsewhere rules to the keys the table could not take at once, or that GE
+    flagged as duplicates: this load's loaded copies of them go back to the stage, every copy of a key seen
+    twice goes to quarantine, then every key loaded for another day; what remains (nothing, unless a clashing
+    row went away meanwhile) goes into the table."""
+    by_name = {r.source_file: r for r in reports}
+    duplicate = f"duplicate {feed.key}"
+    cur.execute(queries.statement("unload_held", feed), {**params, "key": feed.key, "reason": duplicate})
+    for source, count in cur.fetchall():
+        by_name[source].rows_loaded -= count
+    cur.execute(queries.statement("move_duplicates", feed), {**params, "key": feed.key, "reason": duplicate})
+    cur.execute(
+        queries.statement("move_known_elsewhere", feed), {**params, "reason": f"{feed.key} loaded for another day"}
+    )
+    cur.execute(queries.statement("insert_interval", feed), params)
+    for source, count in cur.fetchall():
+        by_name[source].rows_loaded += count
 
 
 def _row_bounds(cur: psycopg.Cursor, feed: Feed, day: dt.date, settings: Settings) -> tuple[int, int] | None:
@@ -185,13 +271,20 @@ def _row_bounds(cur: psycopg.Cursor, feed: Feed, day: dt.date, settings: Setting
 
 
 def _digest(cur: psycopg.Cursor, feed: Feed, start: dt.datetime, end: dt.datetime) -> tuple[int, str]:
-    """SHA-256 of the interval's validated rows in key order (COPY text form): the data version."""
+    """SHA-256 of the interval's validated rows in key order (COPY text form): the data version. Rows arrive
+    one by one; they are hashed and counted a megabyte at a time."""
     sha = hashlib.sha256()
     rows = 0
+    block = bytearray()
     with cur.copy(queries.statement("interval_rows", feed), {"start": start, "end": end}) as copy:
         for data in copy:
-            rows += bytes(data).count(b"\n")  # COPY text escapes newlines inside values
-            sha.update(data)
+            block += data
+            if len(block) >= 1 << 20:
+                rows += block.count(b"\n")  # COPY text escapes newlines inside values
+                sha.update(block)
+                block.clear()
+    rows += block.count(b"\n")
+    sha.update(block)
     return rows, f"sha256:{sha.hexdigest()}"
 
 
@@ -215,27 +308,24 @@ def ingest(
     conninfo = conninfo or libpq_url(settings)
     ensure_schema(conninfo)
     with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
-        cur.execute(queries.statement("lock_interval", feed), params)
-        cur.execute(queries.statement("create_stage", feed))
-        cur.execute(queries.statement("create_quarantine_stage", feed))
-        reports, row_results = [], []
-        for path in files:
-            try:
-                report, results = _stage_file(cur, feed, day, path, landing, settings.ingest_chunk_rows)
-            except FileUnreadable as error:
-                source = _source_name(path, landing)
-                _record_rejection(conn, feed, params, "file unreadable", [f"{source}: {error.reason}"], [source])
-                raise
-            reports.append(report)
-            row_results.append((report.source_file, results))
-        duplicate = f"duplicate {feed.key}"
-        cur.execute(queries.statement("move_duplicates", feed), {**params, "key": feed.key, "reason": duplicate})
-        cur.execute(
-            queries.statement("move_known_elsewhere", feed), {**params, "reason": f"{feed.key} loaded for another day"}
-        )
+        for name in ("lock_interval", "create_stage", "create_quarantine_stage", "delete_interval"):
+            cur.execute(queries.statement(name, feed), params)
+        reports, row_results, held = [], [], _Held()
+        try:
+            with _Writer(cur) as writer:
+                for path in files:
+                    report, results = _load_file(writer, feed, day, path, landing, settings.ingest_chunk_rows, held)
+                    reports.append(report)
+                    row_results.append((report.source_file, results))
+        except FileUnreadable as error:
+            source = _source_name(error.path, landing)
+            _record_rejection(conn, feed, params, "file unreadable", [f"{source}: {error.reason}"], [source])
+            raise
+        if held.rows or held.flagged_duplicates:
+            _settle_held(cur, feed, params, reports)
         _count_per_file(cur, feed, reports)
         reasons = _reason_counts(cur, feed)
-        profile = _profile(cur, feed, reports)
+        profile = _profile(cur, feed, reports, params)
         bounds = _row_bounds(cur, feed, day, settings)
         share = settings.ingest_max_bad_share if max_bad_share is None else max_bad_share
         batch_result = suite.run(suite.batch_suite(feed, share, bounds), profile, None)
@@ -246,8 +336,7 @@ def ingest(
             sources = [f.source_file for f in reports]
             _record_rejection(conn, feed, params, "batch rule", report.failed_rules, sources, report)
             raise BatchRejected(report)
-        names = ("delete_interval", "insert_interval", "delete_quarantine", "insert_quarantine", "delete_audit")
-        for name in (*names, "delete_rejection"):
+        for name in ("delete_quarantine", "insert_quarantine", "delete_audit", "delete_rejection"):
             cur.execute(queries.statement(name, feed), params)
         for file in reports:
             cur.execute(queries.statement("insert_audit", feed), {**params, **file.__dict__})
@@ -289,11 +378,9 @@ def _record_rejection(
 
 
 def _count_per_file(cur: psycopg.Cursor, feed: Feed, reports: list[FileReport]) -> None:
-    """Loaded and quarantined per file, from the stages; every record read must be one or the other."""
+    """Quarantined per file, from the stage; loaded per file is what Postgres reported for the COPYs and moves.
+    Every record read must be one or the other."""
     by_name = {r.source_file: r for r in reports}
-    cur.execute(queries.statement("staged_per_file", feed))
-    for source, count in cur.fetchall():
-        by_name[source].rows_loaded = count
     cur.execute(queries.statement("quarantined_per_file", feed))
     for source, count in cur.fetchall():
         by_name[source].rows_quarantined = count
@@ -307,12 +394,12 @@ def _reason_counts(cur: psycopg.Cursor, feed: Feed) -> dict[str, int]:
     return dict(cur.fetchall())
 
 
-def _profile(cur: psycopg.Cursor, feed: Feed, reports: list[FileReport]) -> pd.DataFrame:
+def _profile(cur: psycopg.Cursor, feed: Feed, reports: list[FileReport], params: dict[str, object]) -> pd.DataFrame:
     """The one-row frame the batch suite judges."""
     rows_in = sum(r.rows_in for r in reports)
     bad = sum(r.rows_quarantined for r in reports)
     profile = {"rows_in": rows_in, "rows_valid": rows_in - bad, "bad_share": bad / rows_in if rows_in else 0.0}
     if feed.name == TRANSACTIONS.name:
-        cur.execute(queries.statement("median_amount", feed))
+        cur.execute(queries.statement("median_amount", feed), params)
         profile["median_amount"] = cur.fetchone()[0]
     return pd.DataFrame([profile])

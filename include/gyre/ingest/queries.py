@@ -12,6 +12,7 @@ from gyre.config import get_settings
 from gyre.validation.contract import Feed
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+_WITH_SOURCE = ("copy_table", "copy_stage")  # COPYs of valid rows: the contract's columns, then where each came from
 
 
 def _sql_dir() -> Path:
@@ -31,7 +32,7 @@ def _statements() -> dict[str, str]:
 
 def statement(name: str, feed: Feed) -> sql.Composed:
     """Statement ``name`` with the feed's table, stage, key, time column and column list filled in."""
-    columns = [*feed.columns, "source_file", "line_number"] if name == "copy_stage" else list(feed.columns)
+    columns = [*feed.columns, "source_file", "line_number"] if name in _WITH_SOURCE else list(feed.columns)
     return sql.SQL(_statements()[name]).format(
         table=sql.Identifier(feed.name),
         stage=sql.Identifier(f"stage_{feed.name}"),
