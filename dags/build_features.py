@@ -12,9 +12,12 @@ an "and" schedule that day would then wait for the next day's events. Trigger it
    events come as one run) whose two feeds are validated, plus every validated day that has no feature rows yet;
    a run whose days still wait for their other feed is skipped;
 2. `compute_features`: delete and insert each day's rows of `customer_features` and `merchant_features`
-   (SQL in `sql/features/`), in one transaction per day: a re-run gives the same rows;
+   (SQL in `sql/features/`), in one transaction per day: a re-run gives the same rows; then the day's intraday
+   rows (`customer_intraday_features`, `merchant_intraday_features`: the stream consumer's aggregation run over
+   the ingested transactions, one row per transaction and entity), which `fraud_model_v2` trains on;
 3. `apply_definitions`: `feast apply` only when `feature_repo/` changed since the last apply;
-4. `materialize`: each day's latest row per customer and merchant into Redis (a newer value already online wins);
+4. `materialize`: each day's latest daily and intraday row per customer and merchant into Redis (a newer value
+   already online, such as one the stream consumer pushed, wins);
 5. `check_freshness`: every entity of the day is online with its latest row, or the run fails;
 6. `check_skew`: sampled transactions read as serving reads them (Redis) and as training reads them (offline
    as-of join) give equal features within `GYRE_FEATURE_SKEW_TOLERANCE`, or the run fails; then the Asset
@@ -77,9 +80,7 @@ def build_features() -> None:
         from gyre.features.compute import compute_interval
 
         rows = {day: vars(compute_interval(*interval)) for day, interval in zip(days, _intervals(days), strict=True)}
-        return {
-            day: {"customer_rows": r["customer_rows"], "merchant_rows": r["merchant_rows"]} for day, r in rows.items()
-        }
+        return {day: {k: r[k] for k in ("customer_rows", "merchant_rows", "intraday_rows")} for day, r in rows.items()}
 
     @task
     def apply_definitions() -> bool:

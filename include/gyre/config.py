@@ -105,7 +105,7 @@ class Settings(BaseSettings):
 
     # --- training and registry ---------------------------------------------------------------------
     model_name: str = Field("fraud_detector", description="registered model name in MLflow")
-    feature_service: str = Field("fraud_model_v1", description="Feast FeatureService that is the model's inputs")
+    feature_service: str = Field("fraud_model_v2", description="Feast FeatureService that is the model's inputs")
     training_window_days: int = Field(28, ge=1, description="days of transactions one training run learns from")
     training_label_delay_days: int = Field(
         14, ge=0, description="the window ends this many days before the run, so chargebacks have arrived"

@@ -224,7 +224,8 @@ class Demo:
             self.result.first_champion = models.version_of(name, models.CHAMPION)
             if self.result.first_champion is None:
                 raise DemoError("no champion after the first training; see the train_model run in Airflow")
-            out.append(f"champion v{self.result.first_champion}")
+            tags = models.client().get_model_version(name, self.result.first_champion).tags
+            out.append(f"champion v{self.result.first_champion} on {tags.get('gyre.feature_service')}")
         self.wait_served(self.result.first_champion)
         decision = self.replay_and_check(line.clean_night, "baseline")
         if decision != "no action":
@@ -270,6 +271,7 @@ class Demo:
         from gyre.features.compute import compute_interval, day_interval
         from gyre.features.materialize import apply_if_changed, materialize_interval
         from gyre.ingest.load import ingest
+        from gyre.streaming.backfill import backfill_interval
 
         count = (last - first).days + 1
         if count <= 0:
@@ -281,10 +283,15 @@ class Demo:
                 write_day(self.settings.landing, day, seed=self.seed)
                 rows += ingest("transactions", day, settings=self.settings, publish_docs=False).rows_loaded
                 ingest("labels", day, settings=self.settings, publish_docs=False)
-                compute_interval(*day_interval(day))
+                compute_interval(*day_interval(day), intraday=False)
                 self.console.log(f"  history {day}: ingested, features computed", highlight=False)
-            online = materialize_interval(day_interval(first)[0], day_interval(last)[1])
-            out.append(f"{rows:,} transactions loaded, {online.entities:,} entities online")
+            start, end = day_interval(first)[0], day_interval(last)[1]
+            intraday = backfill_interval(start, end)  # one pass: every day's rows need the 30 days before it
+            online = materialize_interval(start, end)
+            out.append(
+                f"{rows:,} transactions loaded, {intraday.customer_rows + intraday.merchant_rows:,} intraday rows, "
+                f"{online.entities:,} entities online"
+            )
 
     def land(self, first: dt.date, last: dt.date, scenario: str, scenario_from: dt.date | None = None) -> None:
         """The days' exports in the landing zone; days before ``scenario_from`` are clean."""
@@ -327,8 +334,14 @@ class Demo:
             out.append(f"{count} ingest runs succeeded, features built and materialized for every day")
 
     def replay(self, night: dt.date, scenario: str) -> None:
-        """The night's traffic through the stream, as it arrived (``publish_and_score``)."""
+        """The night's traffic through the stream, as it arrived (``publish_and_score``). The days before it landed
+        as files and never went through the stream, so the consumer's state is seeded first from their ingested
+        transactions (`gyre stream seed`), as the offline intraday rows training reads were computed."""
+        from gyre.streaming.backfill import seed_state
+
         with self.step(f"{night} replayed through the stream {self.settings.stream_name} ({scenario})") as out:
+            seeded = seed_state(midnight(night), settings=self.settings)
+            out.append(f"{seeded:,} entity states seeded as of {night}")
             out.append(self.publish_and_score(night, scenario))
 
     def publish_and_score(self, day: dt.date, scenario: str) -> str:

@@ -64,6 +64,16 @@ def alias(env: dict[str, str], name: str) -> str | None:
     return response.json()["model_version"]["version"] if response.status_code == 200 else None
 
 
+def feature_service(env: dict[str, str], version: str) -> str | None:
+    response = httpx.get(
+        f"http://127.0.0.1:{env['GYRE_MLFLOW_PORT']}/api/2.0/mlflow/model-versions/get",
+        params={"name": "fraud_detector", "version": version},
+        auth=("admin", secret(Path(env["GYRE_HOME"]), "MLFLOW_ADMIN_PASSWORD")),
+    )
+    tags = response.json()["model_version"].get("tags", [])
+    return next((tag["value"] for tag in tags if tag["key"] == "gyre.feature_service"), None)
+
+
 def test_demo_retrains_on_drift_widens_a_canary_to_100_and_the_endpoint_serves_the_new_champion(demo_env) -> None:
     result = gyre(demo_env, "demo", "--rollout", "canary", timeout=2400)
     print(result.stderr)
@@ -76,6 +86,8 @@ def test_demo_retrains_on_drift_widens_a_canary_to_100_and_the_endpoint_serves_t
 
     champion, previous = alias(demo_env, "champion"), alias(demo_env, "previous-champion")
     assert champion and previous and int(champion) > int(previous), (champion, previous)
+    # Both learned from the streamed intraday features, and the clean night took no action on them.
+    assert {feature_service(demo_env, v) for v in (champion, previous)} == {"fraud_model_v2"}
 
     from gyre.data import source
     from gyre.demo import transaction_body

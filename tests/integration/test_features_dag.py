@@ -64,7 +64,7 @@ def test_one_day_is_built_materialized_checked_and_announced(database_url: str, 
     (event,) = [e["extra"] for e in outcome["events"] if e["uri"] == "online_features"]
     # Validated days that other tests of the session loaded without building features are caught up too.
     assert DAY.isoformat() in event["days"] and set(event["rows"]) == set(event["days"])
-    assert event["feature_service"] == "fraud_model_v1" and event["skew_checked"] >= 50
+    assert event["feature_service"] == "fraud_model_v2" and event["skew_checked"] >= 50
 
     start = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
     with engine().connect() as connection:
@@ -82,10 +82,25 @@ def test_one_day_is_built_materialized_checked_and_announced(database_url: str, 
             ),
             {"start": start, "end": start + dt.timedelta(days=1)},
         ).one()
-    # One row per customer who transacted that day, stamped at the day's end.
+    # One row per customer who transacted that day, stamped at the day's end; an intraday row per transaction
+    # and entity (customer and merchant).
     assert event["rows"][DAY.isoformat()]["customer_rows"] == customers and loaded > customers > 1000
+    assert event["rows"][DAY.isoformat()]["intraday_rows"] == 2 * loaded
     assert last[1] == start + dt.timedelta(days=1)
     online = feature_store(fresh=True).get_online_features(
         features=["customer_features:cust_txn_count_30d"], entity_rows=[{"customer_id": last[0]}]
     )
     assert online.to_dict()["cust_txn_count_30d"][0] is not None
+    # The intraday view is materialized too: the state after the customer's last transaction of the day.
+    streamed = feature_store(fresh=True).get_online_features(
+        features=["customer_intraday:cust_rt_last_txn_epoch_s"], entity_rows=[{"customer_id": last[0]}]
+    )
+    with engine().connect() as connection:
+        newest = connection.execute(
+            sa.text(
+                "select max(event_timestamp) from transactions where customer_id = :customer "
+                "and event_timestamp >= :start and event_timestamp < :end"
+            ),
+            {"customer": last[0], "start": start, "end": start + dt.timedelta(days=1)},
+        ).scalar()
+    assert streamed.to_dict()["cust_rt_last_txn_epoch_s"][0] == newest.timestamp()

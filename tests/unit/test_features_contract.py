@@ -28,7 +28,7 @@ def definitions():
 
 def test_synthetic_frame_has_the_service_columns_in_order(definitions) -> None:
     service = definitions.fraud_model_v1
-    assert service.name == get_settings().feature_service
+    assert service.name == "fraud_model_v1"  # the synthetic frame is version 1; v2 adds the streamed features
     names = [f.name for projection in service.feature_view_projections for f in projection.features]
     assert tuple(names) == SERVICE_FEATURES
     assert len(set(names)) == len(names)
@@ -101,3 +101,28 @@ def test_days_to_build_come_from_the_request_and_the_ingest_events() -> None:
     assert days_to_build(None, {transactions: [SimpleNamespace(extra=None)]}, feeds) == []
     with pytest.raises(ValueError, match="2026-13-01"):
         days_to_build("2026-13-01", None, feeds)
+
+
+def test_a_champion_taking_features_its_service_does_not_serve_is_not_ready(definitions) -> None:
+    """A v2 model behind GYRE_FEATURE_SERVICE=fraud_model_v1 would get its intraday inputs as missing values:
+    the endpoint says so (/readyz, 503) instead; a v1 model behind v2 (a superset) is served."""
+    from types import SimpleNamespace
+
+    from gyre.features.online import feature_names
+    from gyre.serving.runtime import Runtime
+
+    v1, v2 = feature_names(definitions.fraud_model_v1), feature_names(definitions.fraud_model_v2)
+    assert set(v1) < set(v2)
+
+    def runtime(service_name: str, model_inputs: list[str]) -> Runtime:
+        champion = SimpleNamespace(version="7", inputs=model_inputs)
+        holder = SimpleNamespace(champion=champion, not_ready_reason=lambda: None)
+        features = SimpleNamespace(service=getattr(definitions, service_name), refresh=lambda: None)
+        settings = get_settings().model_copy(update={"feature_service": service_name})
+        return Runtime(settings, holder=holder, features=features, predictions=SimpleNamespace())
+
+    reason = runtime("fraud_model_v1", v2).not_ready_reason()
+    assert reason is not None and "fraud_model_v1" in reason and "GYRE_FEATURE_SERVICE" in reason
+    assert "takes 26 features" in reason and "cust_rt_amount_mean_1h" in reason
+    assert runtime("fraud_model_v2", v1).not_ready_reason() is None
+    assert runtime("fraud_model_v2", v2).not_ready_reason() is None

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gyre.db import apply_schema, engine, query
+from gyre.streaming.backfill import backfill_interval
 
 log = logging.getLogger(__name__)
 
@@ -20,20 +21,29 @@ VIEWS = ("customer", "merchant")
 
 @dataclass(frozen=True)
 class IntervalRows:
-    """Feature rows written for the transactions of ``[start, end)``."""
+    """Feature rows written for the transactions of ``[start, end)``: daily rows per entity, and intraday rows
+    (one per transaction and entity) unless the caller writes those itself."""
 
     start: dt.datetime
     end: dt.datetime
     customer_rows: int
     merchant_rows: int
+    intraday_rows: int | None = None
 
 
 def ensure_schema(bind: sa.Engine | None = None) -> None:
     apply_schema(SCHEMA, bind)
 
 
-def compute_interval(start: dt.datetime, end: dt.datetime, bind: sa.Engine | None = None) -> IntervalRows:
-    """Replace the feature rows of transactions in ``[start, end)``; the same interval gives the same rows."""
+def compute_interval(
+    start: dt.datetime, end: dt.datetime, bind: sa.Engine | None = None, intraday: bool = True
+) -> IntervalRows:
+    """Replace the feature rows of transactions in ``[start, end)``; the same interval gives the same rows.
+
+    The daily rows come from SQL (sql/features/); the intraday rows of ``fraud_model_v2`` from the stream
+    consumer's own aggregation, run over the ingested transactions (``gyre.streaming.backfill``). A caller
+    building many days at once passes ``intraday=False`` and backfills them in one pass.
+    """
     if start.tzinfo is None or end.tzinfo is None or end <= start:
         raise ValueError(f"need a tz-aware interval with start < end, got {start!r}..{end!r}")
     ensure_schema(bind)
@@ -45,8 +55,13 @@ def compute_interval(start: dt.datetime, end: dt.datetime, bind: sa.Engine | Non
         for view in VIEWS:
             connection.execute(query(f"features/delete_{view}_interval.sql"), params)
             counts[view] = connection.execute(query(f"features/insert_{view}_interval.sql"), params).rowcount
-    rows = IntervalRows(start, end, counts["customer"], counts["merchant"])
-    log.info("features %s..%s: %d customer rows, %d merchant rows", start, end, rows.customer_rows, rows.merchant_rows)
+    streamed = None
+    if intraday:
+        done = backfill_interval(start, end, bind)
+        streamed = done.customer_rows + done.merchant_rows
+    rows = IntervalRows(start, end, counts["customer"], counts["merchant"], streamed)
+    log.info("features %s..%s: %d customer rows, %d merchant rows, %s intraday rows", start, end,
+             rows.customer_rows, rows.merchant_rows, streamed)  # fmt: skip
     return rows
 
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VIEWS = {"customer": ("customer_features", "customer_id"), "merchant": ("merchant_features", "merchant_id")}
+# The streamed views (fraud_model_v2): their offline rows are the backfill's, one per transaction and entity.
+INTRADAY_VIEWS = {"customer": ("customer_intraday", "customer_id"), "merchant": ("merchant_intraday", "merchant_id")}
 
 
 class FeatureCheckFailed(RuntimeError):
@@ -68,14 +70,16 @@ class Materialized:
 
 
 def materialize_interval(start: dt.datetime, end: dt.datetime, store: FeatureStore | None = None) -> Materialized:
-    """Write the latest row per entity of the interval's feature rows (stamped in ``(start, end]``) to Redis.
+    """Write the latest row per entity of the interval's feature rows (stamped in ``(start, end]``) to Redis:
+    the daily views and the intraday ones (the state after each entity's last transaction of the interval).
 
-    Feast keeps a newer value already online (a later interval materialized first), so repeating or reordering
-    intervals never moves Redis backwards.
+    Feast keeps a newer value already online (a later interval materialized first, or the stream consumer
+    ahead of the batch), so repeating or reordering intervals never moves Redis backwards.
     """
     store = store or feature_store()
     began = time.perf_counter()
-    store.materialize(start_date=start, end_date=end, feature_views=[name for name, _ in VIEWS.values()])
+    views = [name for name, _ in (*VIEWS.values(), *INTRADAY_VIEWS.values())]
+    store.materialize(start_date=start, end_date=end, feature_views=views)
     seconds = time.perf_counter() - began
     entities = len(_interval_latest(start, end))
     log.info("materialized %s..%s: %d entities in %.2f s", start, end, entities, seconds)
@@ -172,7 +176,7 @@ def check_skew(
     # at its newer row, which the offline store at this interval's end cannot show: those rows are left out.
     end_ts = pd.Timestamp(end)
     current = pd.Series(True, index=sample.index)
-    for fv_name, key in VIEWS.values():
+    for fv_name, key in (*VIEWS.values(), *INTRADAY_VIEWS.values()):
         online_at = _online_timestamps(store, fv_name, key, sample[key].tolist())
         current &= pd.Series([at is None or at <= end_ts for at in online_at], index=sample.index)
     moved_on = int((~current).sum())

@@ -84,6 +84,7 @@ class Runtime:
         self._shadow: queue.Queue[_Shadow] = queue.Queue(maxsize=1000)
         self._stop = threading.Event()
         self._shadow_thread = threading.Thread(target=self._shadow_loop, name="gyre-shadow", daemon=True)
+        self._served_check: tuple[tuple[int, int] | None, str | None] = (None, None)
 
     @classmethod
     def start(cls, settings: Settings, **parts: Any) -> Runtime:
@@ -257,7 +258,29 @@ class Runtime:
 
     # -- health -------------------------------------------------------------------------------------
     def not_ready_reason(self) -> str | None:
-        return self.holder.not_ready_reason()
+        return self.holder.not_ready_reason() or self._inputs_not_served()
+
+    def _inputs_not_served(self) -> str | None:
+        """Why the champion cannot be scored as trained: it takes features the endpoint's FeatureService does not
+        serve (a model trained on ``fraud_model_v2`` behind ``GYRE_FEATURE_SERVICE=fraud_model_v1``), which it
+        would otherwise get as missing values. Asked on every request, so judged once per champion and service."""
+        champion, service = self.holder.champion, self.features.service
+        if champion is None or service is None:
+            return None
+        key = (id(champion), id(service))
+        if self._served_check[0] != key:
+            from gyre.features.online import feature_names
+
+            missing = sorted(set(champion.inputs) - set(feature_names(service)))
+            reason = (
+                f"champion v{champion.version} takes {len(missing)} features that FeatureService "
+                f"{self.settings.feature_service} does not serve ({', '.join(missing[:4])}, ...): set "
+                f"GYRE_FEATURE_SERVICE to the service it was trained on (its run's gyre.feature_service tag)"
+                if missing
+                else None
+            )
+            self._served_check = (key, reason)
+        return self._served_check[1]
 
     def status(self) -> dict[str, Any]:
         champion, challenger, canary = self.holder.champion, self.holder.challenger, self.holder.canary

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from gyre.config import Settings, get_settings
 from gyre.db import apply_schema, engine, query
 from gyre.streaming.aggregate import CUSTOMER, ENTITIES, MERCHANT, WINDOWS, Event, Row, State, apply_event
 
@@ -110,16 +111,17 @@ def states_at(at: dt.datetime, bind: sa.Engine | None = None) -> dict[tuple[str,
     return states
 
 
-def seed_state(at: dt.datetime, store: object | None = None, bind: sa.Engine | None = None) -> int:
+def seed_state(
+    at: dt.datetime, store: object | None = None, bind: sa.Engine | None = None, settings: Settings | None = None
+) -> int:
     """Write the states as of ``at`` into the consumer's Redis (``store``: a ``StateStore``; default Gyre's)."""
     if store is None:
         import redis
 
-        from gyre.config import get_settings
         from gyre.services.endpoints import redis_url
         from gyre.streaming.state import StateStore
 
-        settings = get_settings()
+        settings = settings or get_settings()
         client = redis.Redis.from_url(redis_url(settings))
         store = StateStore(client, settings.stream_name, settings.stream_dedup_ttl_s)
     seeded = store.seed(states_at(at, bind))  # type: ignore[attr-defined]
