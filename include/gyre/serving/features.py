@@ -212,6 +212,7 @@ class ReadPlan:
         from google.protobuf.timestamp_pb2 import Timestamp
 
         now = time.time()
+        at, value = Timestamp(), Value()  # reused: ParseFromString clears a message before it parses
         rows = [dict(row) for row in data]
         unknown = [False] * len(data)
         newest = [0.0] * len(data)
@@ -227,11 +228,10 @@ class ReadPlan:
                     unknown[i] = True
                     rows[i].update(dict.fromkeys(view.features))
                     continue
-                at = Timestamp()
                 at.ParseFromString(stamp)
                 newest[i] = max(newest[i], at.seconds + at.nanos / 1e9)
                 for name, raw in zip(view.features, values, strict=True):
-                    rows[i][name] = _python_value(raw, Value())
+                    rows[i][name] = _python_value(raw, value)
         # The on-demand views read the stored features and the request (not one another's outputs): one set of
         # columns serves them all.
         inputs = {name: [row.get(name) for row in rows] for name in rows[0]} if rows and self.on_demand else {}
@@ -239,9 +239,9 @@ class ReadPlan:
             computed = columns(inputs)
             for name in names:
                 column = computed[name]
-                for i, row in enumerate(rows):
-                    value = column[i]
-                    row[name] = value.item() if hasattr(value, "item") else value
+                plain = column.tolist() if hasattr(column, "tolist") else column  # NumPy values as Python ones
+                for row, item in zip(rows, plain, strict=True):
+                    row[name] = item
         ages = [round(now - t, 3) if t > 0 else None for t in newest]
         return FeatureRows(rows, unknown, ages, source)
 
