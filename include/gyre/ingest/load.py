@@ -40,6 +40,7 @@ from gyre.validation import docs, suite
 from gyre.validation.contract import FEEDS, LABELS, TRANSACTIONS, Feed
 
 log = logging.getLogger(__name__)
+_COPY_SLICE = 10_000
 
 
 class LandingMissing(FileNotFoundError):
@@ -123,6 +124,15 @@ def _valid_csv(valid: pa.Table, source: str) -> memoryview:
     return memoryview(buffer.getvalue())
 
 
+def _copy_valid(cur: psycopg.Cursor, name: str, feed: Feed, valid: pa.Table, source: str) -> int:
+    """COPY ``valid`` with statement ``name``, written _COPY_SLICE rows at a time so that Postgres parses and
+    indexes a slice while Arrow writes the next; returns the rows Postgres took."""
+    with cur.copy(queries.statement(name, feed)) as copy:
+        for offset in range(0, valid.num_rows, _COPY_SLICE):
+            copy.write(_valid_csv(valid.slice(offset, _COPY_SLICE), source))
+    return cur.rowcount
+
+
 def _copy_rejected(cur: psycopg.Cursor, feed: Feed, day: dt.date, source: str, rejected: list[Rejected]) -> None:
     if not rejected:
         return
@@ -191,19 +201,13 @@ def _copy_rows(cur: psycopg.Cursor, feed: Feed, rows: pa.Table, source: str, rep
     the stage while the rest go into the table."""
     cur.execute(queries.statement("savepoint_chunk", feed))
     try:
-        with cur.copy(queries.statement("copy_table", feed)) as copy:
-            copy.write(_valid_csv(rows, source))
-        report.rows_loaded += cur.rowcount
+        report.rows_loaded += _copy_valid(cur, "copy_table", feed, rows, source)
     except psycopg.errors.UniqueViolation:
         cur.execute(queries.statement("rollback_chunk", feed))
         cur.execute(queries.statement("keys_held", feed), {"keys": rows[feed.key].to_pylist()})
         clash = pc.is_in(rows[feed.key], pa.array([key for (key,) in cur.fetchall()], pa.string()))
-        with cur.copy(queries.statement("copy_stage", feed)) as copy:
-            copy.write(_valid_csv(rows.filter(clash), source))
-        held.rows += cur.rowcount
-        with cur.copy(queries.statement("copy_table", feed)) as copy:
-            copy.write(_valid_csv(rows.filter(pc.invert(clash)), source))
-        report.rows_loaded += cur.rowcount
+        held.rows += _copy_valid(cur, "copy_stage", feed, rows.filter(clash), source)
+        report.rows_loaded += _copy_valid(cur, "copy_table", feed, rows.filter(pc.invert(clash)), source)
     cur.execute(queries.statement("release_chunk", feed))
 
 
