@@ -40,8 +40,9 @@ from gyre.services.airflow_api import AirflowClient
 
 # The first is the default, the one that turns the whole loop: fraud moves to account takeover, the features barely
 # move, and the champion's ROC-AUC on the matured night falls far beyond its sampling error (0.964 -> 0.624); the
-# retrained model beats it at the gate. amount_inflation and new_mcc_mix are detected in the features, but the
-# champion still ranks fraud as well as a retrained model, so the gate keeps it.
+# retrained model beats it at the gate. amount_inflation is detected in the features and its retrained model wins
+# the gate too (on fraud_model_v2; on v1 the champion kept ranking fraud as well); new_mcc_mix is detected in the
+# features, and on fraud_model_v1 the gate kept the champion.
 DAGS = ("ingest_transactions", "build_features", "train_model", "monitor_drift", "deploy_model")
 DAY = dt.timedelta(days=1)
 ROLLOUTS = ("swap", "canary")
