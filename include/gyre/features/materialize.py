@@ -18,6 +18,8 @@ from gyre.db import engine, query
 from gyre.features.compute import ensure_schema
 from gyre.features.online import feature_names, feature_service, online_features
 from gyre.features.store import PROJECT, apply_definitions, definitions_digest, feature_store
+from gyre.streaming.aggregate import ENTITIES
+from gyre.streaming.sink import view_name
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 VIEWS = {"customer": ("customer_features", "customer_id"), "merchant": ("merchant_features", "merchant_id")}
 # The streamed views (fraud_model_v2): their offline rows are the backfill's, one per transaction and entity.
-INTRADAY_VIEWS = {"customer": ("customer_intraday", "customer_id"), "merchant": ("merchant_intraday", "merchant_id")}
+INTRADAY_VIEWS = {entity.kind: (view_name(entity), entity.key) for entity in ENTITIES}
 
 
 class FeatureCheckFailed(RuntimeError):

@@ -221,7 +221,7 @@ def _load_file(
     layout, chunks = read_chunks(path, feed, chunk_rows)
     report = FileReport(source, layout.encoding, missing_columns=layout.missing, extra_columns=layout.extra)
     results = []
-    duplicate = f"duplicate {feed.key}"
+    duplicate = suite.duplicate_reason(feed)
     for number, chunk in enumerate(chunks, start=1):
         rejected = list(chunk.rejected)
         if chunk.rows.num_rows:
@@ -249,7 +249,7 @@ def _settle_held(cur: psycopg.Cursor, feed: Feed, params: dict[str, object], rep
     twice goes to quarantine, then every key loaded for another day; what remains (nothing, unless a clashing
     row went away meanwhile) goes into the table."""
     by_name = {r.source_file: r for r in reports}
-    duplicate = f"duplicate {feed.key}"
+    duplicate = suite.duplicate_reason(feed)
     cur.execute(queries.statement("unload_held", feed), {**params, "key": feed.key, "reason": duplicate})
     for source, count in cur.fetchall():
         by_name[source].rows_loaded -= count

@@ -37,6 +37,12 @@ def _reason(text: str) -> dict[str, str]:
     return {"reason": text}
 
 
+def duplicate_reason(feed: Feed) -> str:
+    """The reason of a key seen twice: GE's uniqueness rule within a chunk, the load's rule across chunks,
+    files and days."""
+    return f"duplicate {feed.key}"
+
+
 def _feed_rules(feed: Feed) -> list[gxe.Expectation]:
     """Rules specific to a feed, beyond the ones its column kinds imply."""
     if feed.name == TRANSACTIONS.name:
@@ -96,7 +102,7 @@ def row_suite(feed: Feed, day: dt.date) -> gx.ExpectationSuite:
             )
     time = feed.time_column + VALUE
     rules += [
-        gxe.ExpectColumnValuesToBeUnique(column=feed.key, meta=_reason(f"duplicate {feed.key}")),
+        gxe.ExpectColumnValuesToBeUnique(column=feed.key, meta=_reason(duplicate_reason(feed))),
         gxe.ExpectColumnValuesToBeBetween(
             column=time, min_value=start, meta=_reason(f"{feed.time_column} before the file's day")
         ),
