@@ -377,7 +377,7 @@ def test_commit_conflict_scores_nothing_twice_and_reads_older_done_marks(client:
 
     def score(fresh: list, rows_of: dict) -> None:  # noqa: ANN001
         handed.append([e.transaction_id for e in fresh])
-        if len(handed) == 1:  # the other consumer commits ``second`` under our WATCH
+        if len(handed) == 1:  # the other consumer commits ``second`` between our read and commit
             mark = [[r.entity.kind, r.entity_id, r.transaction_at.isoformat(), r.available_at.isoformat(),
                      list(r.values)] for r in theirs]  # fmt: skip
             client.set(state.done_key("CC-2"), json.dumps(mark, separators=(",", ":")))
@@ -388,6 +388,34 @@ def test_commit_conflict_scores_nothing_twice_and_reads_older_done_marks(client:
     assert [r for r in applied.rows if r.transaction_id == "CC-2"] == theirs
     assert state.apply([first, second], before_commit=score).duplicates == 2
     assert len(handed) == 1  # all done: the scorer is not called at all
+
+
+def test_commit_conflict_on_a_shared_entity_applies_the_batch_again_on_the_new_state(client: redis.Redis) -> None:
+    """Another consumer commits an event of the same customer between the state's read and the commit: the commit
+    fails instead of overwriting that state, and the batch is applied again on top of it, so both count."""
+    from gyre.streaming.aggregate import Event
+    from gyre.streaming.state import StateStore
+
+    prefix = f"test:state:{uuid.uuid4().hex[:8]}"
+    ours, theirs = StateStore(client, prefix, 3600), StateStore(client, prefix, 3600)
+    at = dt.datetime(2042, 6, 3, 9, tzinfo=UTC)
+    mine, other = (
+        Event("SC-2", "SCC1", "SCM1", at, 20.0),
+        Event("SC-1", "SCC1", "SCM2", at - dt.timedelta(hours=2), 5.0),
+    )
+    calls: list[int] = []
+
+    def meanwhile(fresh: list, rows_of: dict) -> None:  # noqa: ANN001
+        calls.append(len(fresh))
+        if len(calls) == 1:
+            assert theirs.apply([other]).applied == 1
+
+    applied = ours.apply([mine], before_commit=meanwhile)
+    assert (applied.applied, applied.retries, calls) == (1, 1, [1])
+    customer = next(r for r in applied.rows if r.entity.kind == "customer")
+    assert customer.values[2:4] == (2, 2)  # 7-day and 30-day counts include the other consumer's event
+    assert customer.values[6:8] == (25.0, 25.0)
+    assert ours.apply([mine, other]).duplicates == 2
 
 
 def _consumer_process(env: dict[str, str], name: str) -> subprocess.Popen:
