@@ -7,7 +7,9 @@ them through Feast. Each figure is measured twice in the same run: batched (``GY
 entity's newest row pushed once per batch) and per event (batch of one: one read, commit and Feast push per
 transaction), the obvious way to write a consumer. The goal (5,000 events/s) is for the batched consumer scoring each
 event with the champion (``GYRE_STREAM_SCORE``, the default): a ``Runtime`` reading ``fraud_model_v2`` online, a small
-model trained here in ONNX, and the prediction log in Postgres, best of three runs.
+model trained here in ONNX, and the prediction log in Postgres, best of three runs. With ``--before REF`` the
+same scored runs, on the same events, are also made by the consumer of git revision ``REF`` (its ``include``, ``sql``
+and ``feature_repo``, in a child process on the same stack), right after this one's: the ratio of the two.
 
 Freshness is the time from an event's publish (just before its XADD) to the return of the Feast push that
 wrote its rows to Redis, from which point `get_online_features` reads it; the publisher runs on a thread at
@@ -18,7 +20,7 @@ stream's intraday features added (the consumer's aggregation code, joined point 
 per-transaction state (``pr_auc``).
 
     .venv/bin/python bench/stream.py [--events 20000] [--per-event 1500] [--scored 10000] [--seconds 10] [--rate 1000]
-                                     [--pr-auc-days 14]
+                                     [--pr-auc-days 14] [--before a661f7e]
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ import argparse
 import datetime as dt
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
+
+import orjson
 
 
 def _events(first: dt.date, count: int) -> list[dict[str, str]]:
@@ -154,6 +160,57 @@ def throughput(  # noqa: ANN001
     return len(events) / seconds
 
 
+def best_scored(client, store, settings, home: Path, events: list[dict[str, str]]) -> float:  # noqa: ANN001
+    """The best of three scored runs over thirds of ``events`` (after a warm-up on 200 more): the figure of a run
+    the rest of the machine disturbed least."""
+    runtime = _scorer(settings, home)
+    try:
+        throughput(client, store, events[:200], settings.stream_batch, scorer=runtime)  # the read plan, the model
+        third = (len(events) - 200) // 3
+        parts = [events[200 + i * third : 200 + (i + 1) * third] for i in range(3)]
+        return max(throughput(client, store, part, settings.stream_batch, scorer=runtime) for part in parts)
+    finally:
+        runtime.stop()
+
+
+def scored_before(ref: str, home: Path, events: list[dict[str, str]]) -> float:
+    """``best_scored`` by the code of git revision ``ref``, in a child process on this process's stack."""
+    root = Path(__file__).resolve().parents[1]
+    into = home / "before"
+    archive = subprocess.run(
+        ["git", "archive", ref, "include", "sql", "feature_repo"], cwd=root, capture_output=True, check=True
+    )
+    into.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    (into / "events.json").write_bytes(orjson.dumps(events))
+    child = subprocess.run(
+        [sys.executable, __file__, "--scored-from", str(into / "events.json")],
+        env={**os.environ, "PYTHONPATH": str(into / "include")},
+        capture_output=True,
+        text=True,
+    )
+    if child.returncode:
+        raise RuntimeError(f"the consumer at {ref} failed:\n{child.stderr[-3000:]}")
+    *runs, best = child.stdout.strip().splitlines()
+    print("\n".join(f"{ref}: {line}" for line in runs))
+    return float(best)
+
+
+def _scored_child(path: Path) -> None:
+    """The ``--before`` child: prints ``best_scored`` over the events in ``path`` on the parent's stack."""
+    import redis
+
+    from gyre.config import get_settings
+    from gyre.features.store import feature_store
+    from gyre.services.endpoints import redis_url
+
+    settings = get_settings()
+    client = redis.Redis.from_url(redis_url(settings))
+    print(
+        best_scored(client, feature_store(settings, fresh=True), settings, path.parent, orjson.loads(path.read_bytes()))
+    )
+
+
 def freshness(  # noqa: ANN001
     client, store, events: list[dict[str, str]], batch: int, rate: float, via_push: bool = False
 ) -> tuple[float, float, float]:
@@ -244,7 +301,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each freshness run")
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s of the freshness runs")
     parser.add_argument("--pr-auc-days", type=int, default=14, help="days of the PR-AUC comparison (0: skip it)")
+    parser.add_argument("--before", help="git revision whose scored consumer to measure beside this one")
+    parser.add_argument("--scored-from", type=Path, help=argparse.SUPPRESS)  # the --before child's events
     args = parser.parse_args()
+    if args.scored_from:
+        return _scored_child(args.scored_from)
     home = Path(tempfile.mkdtemp(prefix="gyre-bench-stream-"))
     os.environ["GYRE_HOME"] = str(home)
     from gyre.services.process import free_port
@@ -280,13 +341,9 @@ def main() -> None:
             throughput(client, store, take(args.events), batch, via_push=True),
             throughput(client, store, take(args.per_event), 1, via_push=True),
         )
-        runtime = _scorer(settings, home)
-        try:
-            throughput(client, store, take(200), batch, scorer=runtime)  # warm the read plan and the model
-            # The best of three: the figure of a run the rest of the machine disturbed least.
-            scored = max(throughput(client, store, take(args.scored), batch, scorer=runtime) for _ in range(3))
-        finally:
-            runtime.stop()
+        scored_events = take(200 + 3 * args.scored)
+        scored = best_scored(client, store, settings, home, scored_events)
+        before = scored_before(args.before, home, scored_events) if args.before else None
         fresh = (
             freshness(client, store, take(fresh_n), batch, args.rate),
             freshness(client, store, take(fresh_n), batch, args.rate, via_push=True),
@@ -303,6 +360,8 @@ def main() -> None:
             f"{rates[0] / rates[1]:.1f}x / {rates[0] / rates[2]:.0f}x |"
         )
         print(f"| events/s sustained, each scored by the champion (batch {batch}) | {scored:,.0f} | | | |")
+        if before is not None:
+            print(f"| the same, by the consumer at {args.before} | {before:,.0f} | | | {scored / before:.2f}x |")
         cells = [f"{p50 * 1e3:.0f} ms / {p99 * 1e3:.0f} ms ({share:.0%} online)" for p50, p99, share in fresh]
         print(
             f"| freshness at {args.rate:,.0f}/s (p50 / p99) | {' | '.join(cells)} | "
