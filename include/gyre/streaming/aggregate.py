@@ -14,6 +14,7 @@ allowed lateness, so an event up to ``ALLOWED_LATENESS_US`` late still sees its 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import struct
 from array import array
 from bisect import bisect_left, bisect_right
@@ -48,7 +49,7 @@ class Entity:
     key: str
     prefix: str
 
-    @property
+    @functools.cached_property  # read per row by the consumer and the sink
     def features(self) -> list[str]:
         names = [f"{self.prefix}_rt_{stat}_{label}" for stat in ("txn_count", "amount_sum", "amount_mean")
                  for label, _ in WINDOWS]  # fmt: skip
