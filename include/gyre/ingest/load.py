@@ -116,8 +116,19 @@ def ensure_schema(conninfo: str) -> None:
         conn.execute(queries.schema())
 
 
+def _utc_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """UTC instants as the text Arrow's CSV writer gives them (``2035-06-01 00:00:06Z``), formatted from their
+    wall time in UTC: Arrow formats a zoned timestamp through the time zone database, which took 2 s of the
+    writer's CPU per million rows (20 ms without the zone)."""
+    wall_time = pc.cast(column, pa.timestamp(column.type.unit))
+    return pc.binary_join_element_wise(pc.cast(wall_time, pa.string()), "Z", "")
+
+
 def _valid_csv(valid: pa.Table, source: str) -> memoryview:
     """The valid rows as COPY CSV for the table (or the stage), written by Arrow from the typed columns."""
+    for position, column in enumerate(valid.columns):
+        if pa.types.is_timestamp(column.type) and column.type.tz == "UTC":
+            valid = valid.set_column(position, valid.field(position).name, _utc_text(column))
     rows = valid.drop_columns([LINE]).append_column("source_file", pa.repeat(source, valid.num_rows))
     buffer = pa.BufferOutputStream()
     pacsv.write_csv(rows.append_column(LINE, valid[LINE]), buffer, pacsv.WriteOptions(include_header=False))
@@ -325,6 +336,7 @@ def ingest(
             source = _source_name(error.path, landing)
             _record_rejection(conn, feed, params, "file unreadable", [f"{source}: {error.reason}"], [source])
             raise
+        cur.execute(queries.statement("analyze_interval", feed))
         if held.rows or held.flagged_duplicates:
             _settle_held(cur, feed, params, reports)
         _count_per_file(cur, feed, reports)
