@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from great_expectations.core import ExpectationSuiteValidationResult
+from great_expectations.validator.v1_validator import Validator
 
 from gyre.ingest.reader import LINE
 from gyre.validation.contract import CHANNELS, CHARGEBACK_REASONS, CURRENCIES, TRANSACTIONS, Feed
@@ -161,8 +162,10 @@ def run(suite: gx.ExpectationSuite, frame: pd.DataFrame, index_column: str | Non
     if index_column:
         result_format["unexpected_index_column_names"] = [index_column]
         result_format["return_unexpected_index_query"] = False
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite, result_format=result_format)
+    # GE's own validator on the batch definition, as Batch.validate builds it: through a Batch it would read the
+    # frame twice, and each read fingerprints (hashes) the whole frame (0.45 s per million rows).
+    validator = Validator(_batch_definition(), result_format=result_format, batch_parameters={"dataframe": frame})
+    result = validator.validate_expectation_suite(suite)
     # GE leaves the run's copies of the frame in reference cycles: collected young, at once (about 2 ms), they
     # do not pile up chunk after chunk (measured on 1M rows: peak 828 MB without, 693 MB with; a full
     # collection with GE loaded costs 130 ms).
