@@ -38,9 +38,14 @@ select i.customer_id, cast(:end as timestamptz),
        i.std30d, i.max30d, d.merchants, d.countries,
        extract(epoch from i.event_timestamp)::double precision
 from instants i
-cross join lateral (
-    select count(distinct t.merchant_id) as merchants, count(distinct t.merchant_country) as countries
-    from transactions t
-    where t.customer_id = i.customer_id
-      and t.event_timestamp >= i.event_timestamp - interval '30 days' and t.event_timestamp <= i.event_timestamp
-) d
+-- Distinct merchants and countries of each customer's 30 days, joined over the days the time index reads: an
+-- index per customer made the ingest's COPY maintain a third index (2.4 s of Postgres per million rows), and a
+-- lookup per customer without it reads the whole table each time.
+join (
+    select i.customer_id, count(distinct t.merchant_id) as merchants, count(distinct t.merchant_country) as countries
+    from instants i
+    join transactions t on t.customer_id = i.customer_id
+     and t.event_timestamp >= i.event_timestamp - interval '30 days' and t.event_timestamp <= i.event_timestamp
+    where t.event_timestamp >= cast(:start as timestamptz) - interval '30 days' and t.event_timestamp < :end
+    group by i.customer_id
+) d on d.customer_id = i.customer_id

@@ -17,7 +17,9 @@ create table if not exists transactions (
     line_number      bigint not null
 );
 create index if not exists transactions_event_timestamp on transactions (event_timestamp);
-create index if not exists transactions_customer on transactions (customer_id, event_timestamp);
+-- No index per customer: the features join a customer's 30 days over the time index (the one per customer cost
+-- the ingest's COPY 2.4 s of Postgres per million rows); a database made before drops it.
+drop index if exists transactions_customer;
 
 create table if not exists labels (
     transaction_id text primary key,
