@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from revision import unpack
+
 DAY = dt.date(2035, 6, 1)
 
 
@@ -54,15 +56,6 @@ def gyre_ingest(landing: str) -> dict:
     report = ingest("transactions", DAY, landing=Path(landing), publish_docs=False)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": report.rows_loaded, "quarantined": report.rows_quarantined}
-
-
-def unpack(ref: str, into: Path) -> Path:
-    """The package and SQL of git revision ``ref``, as a folder to put first on ``PYTHONPATH``."""
-    root = Path(__file__).resolve().parents[1]
-    archive = subprocess.run(["git", "archive", ref, "include", "sql"], cwd=root, capture_output=True, check=True)
-    into.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into / "include"
 
 
 def bare_copy(landing: str) -> dict:

@@ -38,6 +38,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+from revision import unpack
 
 
 def _events(first: dt.date, count: int) -> list[dict[str, str]]:
@@ -175,17 +176,12 @@ def best_scored(client, store, settings, home: Path, events: list[dict[str, str]
 
 def scored_before(ref: str, home: Path, events: list[dict[str, str]]) -> float:
     """``best_scored`` by the code of git revision ``ref``, in a child process on this process's stack."""
-    root = Path(__file__).resolve().parents[1]
     into = home / "before"
-    archive = subprocess.run(
-        ["git", "archive", ref, "include", "sql", "feature_repo"], cwd=root, capture_output=True, check=True
-    )
-    into.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    package = unpack(ref, into)
     (into / "events.json").write_bytes(orjson.dumps(events))
     child = subprocess.run(
         [sys.executable, __file__, "--scored-from", str(into / "events.json")],
-        env={**os.environ, "PYTHONPATH": str(into / "include")},
+        env={**os.environ, "PYTHONPATH": str(package)},
         capture_output=True,
         text=True,
     )
